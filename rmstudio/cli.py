@@ -1,0 +1,153 @@
+"""The `rmstudio` command: no subcommand opens the app, subcommands do the headless work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .core.errors import RmstudioError
+
+
+class TqdmSink:
+    """A progress sink drawn as a tqdm bar on stderr (silent when stderr is not a terminal)."""
+
+    def __init__(self, desc: str, unit: str, total: int | None = None):
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=desc, unit=unit, total=total, disable=None, dynamic_ncols=True)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.bar.update(step - self.bar.n)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def cmd_new(args) -> int:
+    from .core.project import Project
+
+    with Project.create(args.project) as project:
+        print(f"created {project.path}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .core.formats import Limits
+    from .core.importer import import_files
+    from .core.project import Project
+
+    limits = Limits(max_line_bytes=args.max_record_mb * 2**20)
+    with Project.open(args.project) as project:
+        sink = TqdmSink("importing", "records")
+        try:
+            report = import_files(project, args.files, limits=limits, sink=sink)
+        finally:
+            sink.close()
+        print(report.summary())
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .core.exporter import export_project
+    from .core.project import Project
+
+    with Project.open(args.project) as project:
+        report = export_project(project, args.out, schema=args.schema, file_format=args.format,
+                                annotator=args.annotator)
+    print(report.summary())
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .core.project import Project
+    from .core.stats import format_stats, project_stats
+
+    with Project.open(args.project) as project:
+        stats = project_stats(project)
+    print(json.dumps(stats.as_dict(), indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .core.demo import HH_WARNING, demo_project_path
+
+    if args.name == "hh-harmless":
+        print(f"Content warning: {HH_WARNING}", file=sys.stderr)
+    print(demo_project_path(args.name))
+    return 0
+
+
+def cmd_gui(args) -> int:
+    from .gui.app import run_app
+
+    return run_app(project=args.project, demo=args.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rmstudio",
+        description="Reward Model Studio: collect, label, train and score preference data locally. "
+        "Run without a command to open the app.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", help="open the app (the default)")
+    p.add_argument("project", nargs="?", help="project file to open")
+    p.add_argument("--demo", choices=["everyday", "hh-harmless"],
+                   help="open a ready demo project (created on first use)")
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("new", help="create an empty project file")
+    p.add_argument("project", help="path of the new project (.rmstudio is added if missing)")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("import", help="import preference data (JSONL, JSON, CSV, Parquet, .gz)")
+    p.add_argument("project")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--max-record-mb", type=int, default=32,
+                   help="refuse records (lines) larger than this many MiB (default 32)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="export labeled data for TRL / datasets")
+    p.add_argument("project")
+    p.add_argument("out", help="output file: .jsonl, .jsonl.gz, .json, .parquet or .csv")
+    p.add_argument("--format", choices=["jsonl", "json", "parquet", "csv"],
+                   help="file format (default: from the extension)")
+    p.add_argument("--schema", choices=["explicit", "conversational", "labels"], default="explicit",
+                   help="explicit: prompt/chosen/rejected text (default); conversational: message "
+                   "lists; labels: every label of every annotator, as given")
+    p.add_argument("--annotator", help="only this annotator's labels")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("stats", help="counts, label distribution and per-annotator numbers")
+    p.add_argument("project")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("demo", help="create a demo project if needed and print its path")
+    p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return args.func(args)
+    except RmstudioError as exc:
+        print(f"rmstudio: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rmstudio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

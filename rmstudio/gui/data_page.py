@@ -1,0 +1,128 @@
+"""The Data workspace: what the project holds, import and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+    QVBoxLayout, QWidget,
+)
+
+from ..core.exporter import export_project
+from ..core.importer import import_files
+from ..core.project import Project
+from .pages import heading, paragraph
+from .worker import start_job
+
+IMPORT_FILTER = "Preference data (*.jsonl *.jsonl.gz *.ndjson *.json *.json.gz *.csv *.csv.gz *.parquet)"
+COUNT_ROWS = [
+    ("prompts", "Prompts"), ("comparisons", "Comparisons"),
+    ("labeled_comparisons", "Labeled comparisons"), ("labels", "Labels"),
+    ("annotators", "Annotators"),
+]
+
+
+class DataPage(QWidget):
+    sig_project_changed = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.project: Project | None = None
+        self._job = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 32, 32, 32)
+        layout.addWidget(heading("Data"))
+        self.empty_hint = paragraph(
+            "This project is empty. <b>Import</b> preference data to label or train on: "
+            "prompt/chosen/rejected pairs, Anthropic HH dialogues, conversations, unlabeled "
+            "response_a/response_b pairs, rankings, or prompts only (JSONL, JSON, CSV, Parquet, "
+            "gzip too). Labeled pairs arrive as labels by their source and can train a reward "
+            "model at once.")
+        layout.addWidget(self.empty_hint)
+        form = QFormLayout()
+        self.count_labels = {}
+        for key, title in COUNT_ROWS:
+            value = QLabel("0")
+            value.setObjectName(f"count_{key}")
+            self.count_labels[key] = value
+            form.addRow(title, value)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self.import_button = QPushButton("Import files…")
+        self.import_button.clicked.connect(self._on_import_clicked)
+        self.export_button = QPushButton("Export for TRL…")
+        self.export_button.clicked.connect(self._on_export_clicked)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        self.status = QLabel("")
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self.refresh()
+
+    def refresh(self) -> None:
+        counts = self.project.counts() if self.project else {}
+        for key, label in self.count_labels.items():
+            label.setText(f"{counts.get(key, 0):,}")
+        self.empty_hint.setVisible(counts.get("comparisons", 0) == 0 and counts.get("prompts", 0) == 0)
+        busy = self._job is not None
+        self.import_button.setEnabled(self.project is not None and not busy)
+        self.export_button.setEnabled(self.project is not None and not busy and counts.get("labels", 0) > 0)
+
+    def import_paths(self, paths: list[str]) -> None:
+        """Import in a worker thread with its own connection; the window stays responsive."""
+        project_path = self.project.path
+
+        def job(sink):
+            with Project.open(project_path) as project:
+                return import_files(project, paths, sink=sink)
+
+        self.progress.show()
+        self.status.setText(f"Importing {len(paths)} file(s)…")
+        self._job = start_job(self, job, self._on_import_finished, self._on_import_failed,
+                              lambda step, _m: self.status.setText(f"Importing… {step:,} records"))
+        self.refresh()
+
+    def _on_import_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import preference data", "", IMPORT_FILTER)
+        if paths:
+            self.import_paths(paths)
+
+    def _on_import_finished(self, report) -> None:
+        self._job = None
+        self.progress.hide()
+        self.status.setText("Imported: " + report.summary())
+        self.refresh()
+        self.sig_project_changed.emit()
+
+    def _on_import_failed(self, message: str, details: str) -> None:
+        self._job = None
+        self.progress.hide()
+        self.status.setText("Import failed; the project is unchanged.")
+        self.refresh()
+        box = QMessageBox(QMessageBox.Warning, "Import failed",
+                          f"{message}\n\nNothing from this import was kept.", parent=self)
+        box.setDetailedText(details)
+        box.open()
+
+    def _on_export_clicked(self) -> None:
+        suggested = str(Path(self.project.path).with_suffix(".preferences.jsonl"))
+        out, _ = QFileDialog.getSaveFileName(self, "Export for TRL", suggested,
+                                             "JSON Lines (*.jsonl);;Parquet (*.parquet)")
+        if out:
+            try:
+                report = export_project(self.project, out)
+            except Exception as exc:  # noqa: BLE001
+                QMessageBox.warning(self, "Export failed", str(exc))
+                return
+            self.status.setText(report.summary())

@@ -1,0 +1,223 @@
+"""The main window: a welcome screen until a project is open, then the workspaces."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
+)
+
+from ..core.demo import HH_WARNING, demo_project_path
+from ..core.errors import RmstudioError
+from ..core.project import SUFFIX, Project
+from .data_page import DataPage
+from .pages import ComingPage, heading, paragraph
+from .worker import start_job
+
+PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
+MAX_RECENT = 8
+WORKSPACES = [
+    ("Data", None),
+    ("Label", "Label pairs side by side with the keyboard: A, B, tie or both bad."),
+    ("Train", "Train a reward model (instant head, LoRA or full) with live curves."),
+    ("Score", "Type a response and see its reward at once; rank candidates; see why."),
+    ("Optimize", "Improve a policy against the reward model (GRPO/RLOO or DPO)."),
+    ("Runs", "Every training run with its config, curves and files, side by side."),
+]
+
+
+class WelcomePage(QWidget):
+    def __init__(self, window: MainWindow):
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(48, 48, 48, 48)
+        layout.addWidget(heading("Reward Model Studio"))
+        layout.addWidget(paragraph(
+            "Collect preference pairs, label them, train a reward model and see how it scores, "
+            "all on this computer.<br><br><b>Start here:</b> open the demo project to try it at "
+            "once, or create a project and import your own data."))
+        row = QHBoxLayout()
+        for text, slot in [("Open the demo project", window.open_demo),
+                           ("New project…", window.new_project_dialog),
+                           ("Open project…", window.open_project_dialog)]:
+            button = QPushButton(text)
+            button.setMinimumHeight(36)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        hh = QPushButton("Open the HH-RLHF harmless example (content warning)…")
+        hh.setFlat(True)
+        hh.clicked.connect(window.open_hh_demo)
+        layout.addWidget(hh, alignment=Qt.AlignLeft)
+        layout.addSpacing(16)
+        layout.addWidget(QLabel("Recent projects"))
+        self.recent = QListWidget()
+        self.recent.setMaximumHeight(180)
+        self.recent.itemActivated.connect(lambda item: window.open_project(item.data(Qt.UserRole)))
+        layout.addWidget(self.recent)
+        layout.addStretch(1)
+
+    def show_recent(self, paths: list[str]) -> None:
+        self.recent.clear()
+        for path in paths:
+            item = QListWidgetItem(f"{Path(path).name}    —    {Path(path).parent}")
+            item.setData(Qt.UserRole, path)
+            self.recent.addItem(item)
+        if not paths:
+            self.recent.addItem("No recent projects yet.")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("rmstudio", "rmstudio")
+        self.project: Project | None = None
+        self.annotator = self.settings.value("annotator", getpass.getuser() or "annotator")
+        self.setWindowTitle("rmstudio")
+        self.resize(1200, 800)
+
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(150)
+        self.nav.setObjectName("navigation")
+        self.pages = QStackedWidget()
+        self.data_page = DataPage()
+        self.pages.addWidget(self.data_page)
+        for title, what in WORKSPACES:
+            self.nav.addItem(title)
+            if what:
+                self.pages.addWidget(ComingPage(title, what))
+        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+
+        self.workspace = QWidget()
+        body = QHBoxLayout(self.workspace)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.nav)
+        body.addWidget(self.pages, 1)
+        self.welcome = WelcomePage(self)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.workspace)
+        self.setCentralWidget(self.stack)
+
+        self.status_project = QLabel("No project open")
+        self.status_annotator = QLabel(f"Annotator: {self.annotator}")
+        self.status_device = QLabel("Device: …")
+        for widget in (self.status_project, self.status_annotator, self.status_device):
+            self.statusBar().addPermanentWidget(widget)
+        self._build_menu()
+        self.welcome.show_recent(self.recent_projects())
+        self._detect_device()
+
+    # -- menus ---------------------------------------------------------------------------
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in [
+            ("&New project…", QKeySequence.New, self.new_project_dialog),
+            ("&Open project…", QKeySequence.Open, self.open_project_dialog),
+            ("Open &demo project", None, self.open_demo),
+            ("&Close project", QKeySequence.Close, self.close_project),
+            ("&Quit", QKeySequence.Quit, self.close),
+        ]:
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+
+    # -- projects ------------------------------------------------------------------------
+
+    def recent_projects(self) -> list[str]:
+        paths = self.settings.value("recent_projects", []) or []
+        if isinstance(paths, str):
+            paths = [paths]
+        return [p for p in paths if Path(p).exists()]
+
+    def _remember(self, path: Path) -> None:
+        paths = [str(path)] + [p for p in self.recent_projects() if p != str(path)]
+        self.settings.setValue("recent_projects", paths[:MAX_RECENT])
+
+    def open_project(self, path: str | Path) -> bool:
+        try:
+            project = Project.open(path)
+        except RmstudioError as exc:
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+            return False
+        self._set_project(project)
+        return True
+
+    def _set_project(self, project: Project) -> None:
+        self.close_project()
+        self.project = project
+        self._remember(project.path)
+        self.status_project.setText(f"Project: {project.path.name}")
+        self.setWindowTitle(f"{project.path.name} — rmstudio")
+        self.data_page.set_project(project)
+        self.stack.setCurrentWidget(self.workspace)
+        self.nav.setCurrentRow(0)
+
+    def close_project(self) -> None:
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+        self.data_page.set_project(None)
+        self.status_project.setText("No project open")
+        self.setWindowTitle("rmstudio")
+        self.welcome.show_recent(self.recent_projects())
+        self.stack.setCurrentWidget(self.welcome)
+
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", "", PROJECT_FILTER)
+        if not path:
+            return
+        try:
+            project = Project.create(path)
+        except RmstudioError as exc:
+            QMessageBox.warning(self, "Cannot create project", str(exc))
+            return
+        self._set_project(project)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def open_demo(self) -> None:
+        self.open_project(demo_project_path("everyday"))
+
+    def open_hh_demo(self) -> None:
+        answer = QMessageBox.warning(
+            self, "Content warning", HH_WARNING + "\n\nOpen the example project?",
+            QMessageBox.Open | QMessageBox.Cancel, QMessageBox.Cancel)
+        if answer == QMessageBox.Open:
+            self.open_project(demo_project_path("hh-harmless"))
+
+    # -- device --------------------------------------------------------------------------
+
+    def _detect_device(self) -> None:
+        """torch takes seconds to import: find the device off the UI thread."""
+
+        def job(_sink):
+            import torch
+
+            if torch.cuda.is_available():
+                return f"CUDA ({torch.cuda.get_device_name(0)})"
+            if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                return "Apple MPS"
+            return "CPU"
+
+        self._device_job = start_job(self, job, lambda name: self.status_device.setText(f"Device: {name}"),
+                                     lambda msg, _d: self.status_device.setText("Device: CPU (torch unavailable)"))
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        thread, _worker = self._device_job
+        thread.quit()
+        thread.wait(5000)
+        self.close_project()
+        super().closeEvent(event)

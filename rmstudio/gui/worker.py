@@ -1,0 +1,68 @@
+"""Run a core job on a QThread and forward its progress sink as Qt signals.
+
+The worker holds no logic of its own: the job is a plain function taking a progress sink.
+Jobs that touch the project open their own ``Project`` in the worker thread, because an
+SQLite connection must not cross threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class _SignalSink:
+    def __init__(self, worker: JobWorker):
+        self._worker = worker
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self._worker.sig_progress.emit(step, dict(metrics))
+
+    def should_stop(self) -> bool:
+        return self._worker.stop_requested.is_set()
+
+
+class JobWorker(QObject):
+    sig_progress = Signal(int, dict)
+    sig_finished = Signal(object)
+    sig_failed = Signal(str, str)  # message for the user, traceback for the details box
+
+    def __init__(self, job: Callable[[_SignalSink], object]):
+        super().__init__()
+        self._job = job
+        self.stop_requested = threading.Event()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._job(_SignalSink(self))
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
+            self.sig_failed.emit(str(exc) or type(exc).__name__, traceback.format_exc())
+        else:
+            self.sig_finished.emit(result)
+
+    def cancel(self) -> None:
+        self.stop_requested.set()
+
+
+def start_job(parent: QObject, job: Callable, on_finished=None, on_failed=None,
+              on_progress=None) -> tuple[QThread, JobWorker]:
+    """Start ``job(sink)`` on a new thread owned by ``parent``; returns (thread, worker)."""
+    thread = QThread(parent)
+    worker = JobWorker(job)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    if on_progress:
+        worker.sig_progress.connect(on_progress)
+    if on_finished:
+        worker.sig_finished.connect(on_finished)
+    if on_failed:
+        worker.sig_failed.connect(on_failed)
+    worker.sig_finished.connect(thread.quit)
+    worker.sig_failed.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+    return thread, worker

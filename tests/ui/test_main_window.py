@@ -1,0 +1,73 @@
+import pytest
+from conftest import write_jsonl
+
+from rmstudio.core.project import Project
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from rmstudio.gui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_empty_state_says_what_to_do_next(window):
+    assert window.stack.currentWidget() is window.welcome
+    texts = " ".join(label.text() for label in window.welcome.findChildren(type(window.status_project)))
+    assert "Start here" in texts
+    assert window.status_project.text() == "No project open"
+
+
+def test_opening_a_project_shows_its_counts_and_remembers_it(window, tmp_path):
+    path = tmp_path / "p.rmstudio"
+    with Project.create(path) as project:
+        from rmstudio.core.importer import import_files
+
+        import_files(project, [write_jsonl(tmp_path / "d.jsonl",
+                                           [{"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(3)])])
+    assert window.open_project(path)
+    assert window.stack.currentWidget() is window.workspace
+    assert window.data_page.count_labels["comparisons"].text() == "3"
+    assert window.status_project.text() == "Project: p.rmstudio"
+    assert window.recent_projects() == [str(path)]
+
+
+def test_import_runs_in_the_background_and_updates_counts(window, qtbot, tmp_path):
+    path = tmp_path / "p.rmstudio"
+    Project.create(path).close()
+    window.open_project(path)
+    data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(5)])
+    window.data_page.import_paths([str(data)])
+    qtbot.waitUntil(lambda: window.data_page.count_labels["comparisons"].text() == "5", timeout=10000)
+    assert "added 5 comparisons" in window.data_page.status.text()
+
+
+def test_a_failed_import_shows_the_error_and_keeps_the_app(window, qtbot, tmp_path):
+    path = tmp_path / "p.rmstudio"
+    Project.create(path).close()
+    window.open_project(path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    window.data_page.import_paths([str(bad)])
+    qtbot.waitUntil(lambda: "unchanged" in window.data_page.status.text(), timeout=10000)
+    assert window.data_page.import_button.isEnabled()
+    assert window.data_page.count_labels["comparisons"].text() == "0"
+
+
+def test_opening_a_broken_file_warns_and_stays_on_welcome(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kw: shown.append(args[2]))
+    bad = tmp_path / "bad.rmstudio"
+    bad.write_text("not sqlite")
+    assert not window.open_project(bad)
+    assert shown and "not an rmstudio project" in shown[0]
+    assert window.stack.currentWidget() is window.welcome
