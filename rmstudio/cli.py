@@ -72,6 +72,39 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from .core.collect import generate_pairs, prompts_without_pairs
+    from .core.generation import GenerationConfig
+    from .core.models import pick_device
+    from .core.project import Project
+
+    try:
+        config = GenerationConfig(num_responses=args.num_responses, temperature=args.temperature,
+                                  top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                                  batch_size=args.batch_size)
+    except ValueError as exc:
+        print(f"rmstudio: error: {exc}", file=sys.stderr)
+        return 2
+    with Project.open(args.project) as project:
+        if args.all_prompts:
+            ids = [r[0] for r in project.conn.execute("SELECT id FROM prompts ORDER BY id")]
+        else:
+            ids = prompts_without_pairs(project)
+    ids = ids[: args.limit] if args.limit else ids
+    if not ids:
+        print("nothing to do: every prompt already has pairs (use --all-prompts to add more)")
+        return 0
+    sink = TqdmSink("generating", "prompts", total=len(ids))
+    try:
+        result = generate_pairs(args.project, ids, model=args.model, config=config, model_b=args.model_b,
+                                device=pick_device(args.device), sink=sink)
+    finally:
+        sink.close()
+    print(f"{result['status']}: {result['prompts_done']}/{result['prompts']} prompts, "
+          f"{result['comparisons']} new comparisons (run {result['run_id']})")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .core.demo import HH_WARNING, demo_project_path
 
@@ -127,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("generate", help="sample response pairs for prompts with a local model")
+    p.add_argument("project")
+    p.add_argument("--model", default="embedded",
+                   help="'embedded' (SmolLM2-135M-Instruct, the default), a model folder, a .gguf "
+                   "file or a hub id")
+    p.add_argument("--model-b", help="a second model for response B (A comes from --model)")
+    p.add_argument("--all-prompts", action="store_true",
+                   help="generate for every prompt, not only those without pairs yet")
+    p.add_argument("--limit", type=int, help="at most this many prompts")
+    p.add_argument("--num-responses", type=int, default=2, help="responses per prompt (default 2)")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="default: the best available")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("demo", help="create a demo project if needed and print its path")
     p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])

@@ -177,8 +177,21 @@ def _split_statements(script: str) -> list[str]:
     return [s for s in statements if s]
 
 
+M0002_FEATURE_CACHE = """
+-- Frozen-backbone features of responses (the instant reward model): computed once, reused by
+-- every retrain. `extractor` names the backbone and the feature recipe.
+CREATE TABLE feature_cache (
+    extractor   TEXT NOT NULL,
+    response_id INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+    vector      BLOB NOT NULL,             -- float16, little-endian
+    PRIMARY KEY (extractor, response_id)
+) WITHOUT ROWID;
+"""
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _sql(M0001_INITIAL)),
+    ("0002_feature_cache", _sql(M0002_FEATURE_CACHE)),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .agreement import project_agreement
 from .project import Project
 from .records import CHOICES
 
@@ -13,9 +14,11 @@ class ProjectStats:
     counts: dict[str, int]
     choices: dict[str, int]
     annotators: list[dict]  # name, kind, labels, per-choice counts, first/last label time
+    agreement: dict = field(default_factory=dict)  # agreement.project_agreement's dict
 
     def as_dict(self) -> dict:
-        return {"counts": self.counts, "choices": self.choices, "annotators": self.annotators}
+        return {"counts": self.counts, "choices": self.choices, "annotators": self.annotators,
+                "agreement": self.agreement}
 
 
 def project_stats(project: Project) -> ProjectStats:
@@ -41,7 +44,7 @@ def project_stats(project: Project) -> ProjectStats:
         annotators.append({"name": row["name"], "kind": row["kind"], "labels": row["labels"],
                            "choices": per_choice, "first_label": row["first"],
                            "last_label": row["last"]})
-    return ProjectStats(counts, choices, annotators)
+    return ProjectStats(counts, choices, annotators, project_agreement(project))
 
 
 def format_stats(stats: ProjectStats) -> str:
@@ -64,4 +67,36 @@ def format_stats(stats: ProjectStats) -> str:
             ch = a["choices"]
             lines.append(f"{a['name'][:40]:<40} {a['kind']:<7} {a['labels']:>8,}  {ch['a']:>6,} "
                          f"{ch['b']:>6,} {ch['tie']:>5,} {ch['both_bad']:>8,} {ch['skip']:>5,}")
+    lines.extend(format_agreement(stats.agreement))
     return "\n".join(lines)
+
+
+def _number(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.1f}%" if percent else f"{value:.3f}"
+
+
+def format_agreement(agreement: dict) -> list[str]:
+    """The pairwise table (pairs that labeled something in common) and Fleiss' kappa."""
+    pairs = [p for p in agreement.get("pairs", []) if p["overlap"]]
+    lines: list[str] = []
+    if pairs:
+        names = [f"{p['annotator_1'][:40]} / {p['annotator_2'][:40]}" for p in pairs]
+        width = max(40, *map(len, names))
+        lines += ["", "agreement (skips ignored)",
+                  f"{'pair':<{width}} {'overlap':>8} {'% agree':>8} {'kappa':>7}"]
+        for pair, p in zip(names, pairs):
+            lines.append(f"{pair:<{width}} {p['overlap']:>8,} "
+                         f"{_number(p['percent_agreement'], True):>8} {_number(p['cohen_kappa']):>7}")
+        without = len(agreement["pairs"]) - len(pairs)
+        if without:
+            lines.append(f"({without:,} more pair(s) labeled nothing in common)")
+    fleiss = agreement.get("fleiss")
+    if fleiss and fleiss["items"]:
+        if not pairs:
+            lines.append("")
+        extra = f", {fleiss['excluded']:,} excluded" if fleiss["excluded"] else ""
+        lines.append(f"Fleiss' kappa {_number(fleiss['kappa'])} over {fleiss['items']:,} "
+                     f"comparisons with {fleiss['raters']} labels each{extra}")
+    return lines

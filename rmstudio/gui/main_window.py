@@ -5,25 +5,31 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-    QPushButton, QStackedWidget, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
+    QMainWindow, QMessageBox, QPushButton, QStackedWidget, QToolBar, QVBoxLayout, QWidget,
 )
 
 from ..core.demo import HH_WARNING, demo_project_path
 from ..core.errors import RmstudioError
 from ..core.project import SUFFIX, Project
+from .browse_page import BrowsePage
 from .data_page import DataPage
+from .label_page import LabelPage
 from .pages import ComingPage, heading, paragraph
+from .ranking_page import RankingPage
 from .worker import start_job
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
 MAX_RECENT = 8
+DEVICE_DETECTION_DELAY_MS = 3000  # torch takes seconds to import: not while the window opens
 WORKSPACES = [
     ("Data", None),
-    ("Label", "Label pairs side by side with the keyboard: A, B, tie or both bad."),
+    ("Label", None),
+    ("Rank", None),
+    ("Browse", None),
     ("Train", "Train a reward model (instant head, LoRA or full) with live curves."),
     ("Score", "Type a response and see its reward at once; rank candidates; see why."),
     ("Optimize", "Improve a policy against the reward model (GRPO/RLOO or DPO)."),
@@ -87,12 +93,21 @@ class MainWindow(QMainWindow):
         self.nav.setObjectName("navigation")
         self.pages = QStackedWidget()
         self.data_page = DataPage()
-        self.pages.addWidget(self.data_page)
+        self.label_page = LabelPage()
+        self.ranking_page = RankingPage()
+        self.browse_page = BrowsePage()
+        self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page]
+        for page in self.project_pages:
+            self.pages.addWidget(page)
         for title, what in WORKSPACES:
             self.nav.addItem(title)
             if what:
                 self.pages.addWidget(ComingPage(title, what))
-        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.label_page.sig_labeled.connect(self.data_page.refresh)
+        self.data_page.sig_project_changed.connect(self._on_project_data_changed)
+        self.ranking_page.sig_ranking_saved.connect(lambda _pid: self.browse_page.refresh())
+        self.browse_page.sig_open_comparison.connect(self._on_open_comparison)
+        self.nav.currentRowChanged.connect(self._on_workspace_changed)
 
         self.workspace = QWidget()
         body = QHBoxLayout(self.workspace)
@@ -107,12 +122,14 @@ class MainWindow(QMainWindow):
 
         self.status_project = QLabel("No project open")
         self.status_annotator = QLabel(f"Annotator: {self.annotator}")
+        self._build_annotator_bar()
         self.status_device = QLabel("Device: …")
         for widget in (self.status_project, self.status_annotator, self.status_device):
             self.statusBar().addPermanentWidget(widget)
         self._build_menu()
         self.welcome.show_recent(self.recent_projects())
-        self._detect_device()
+        self._device_job = None
+        QTimer.singleShot(DEVICE_DETECTION_DELAY_MS, self._detect_device)
 
     # -- menus ---------------------------------------------------------------------------
 
@@ -130,6 +147,71 @@ class MainWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
+
+    def _build_annotator_bar(self) -> None:
+        """Who is labeling: every label carries this name. Pick one or type a new one."""
+        bar = QToolBar("Annotator")
+        bar.setObjectName("annotator_bar")
+        bar.setMovable(False)
+        bar.addWidget(QLabel(" Annotator: "))
+        self.annotator_box = QComboBox()
+        self.annotator_box.setEditable(True)
+        self.annotator_box.setMinimumWidth(180)
+        self.annotator_box.setToolTip("Your name; each label is stored with it. Type a new name to add one.")
+        self.annotator_box.lineEdit().editingFinished.connect(
+            lambda: self.set_annotator(self.annotator_box.currentText()))
+        self.annotator_box.activated.connect(lambda _i: self.set_annotator(self.annotator_box.currentText()))
+        bar.addWidget(self.annotator_box)
+        self.addToolBar(bar)
+        self._fill_annotators()
+
+    def _fill_annotators(self) -> None:
+        names = [self.annotator]
+        if self.project is not None:
+            names += [a["name"] for a in self.project.annotators() if a["kind"] == "human"]
+        self.annotator_box.blockSignals(True)
+        self.annotator_box.clear()
+        self.annotator_box.addItems(list(dict.fromkeys(names)))
+        self.annotator_box.setCurrentText(self.annotator)
+        self.annotator_box.blockSignals(False)
+
+    def set_annotator(self, name: str) -> None:
+        name = name.strip()
+        if not name or name == self.annotator:
+            self.annotator_box.setCurrentText(self.annotator)
+            return
+        if name.startswith("source:"):
+            QMessageBox.warning(self, "Annotator", "Names starting with 'source:' belong to imported data.")
+            self.annotator_box.setCurrentText(self.annotator)
+            return
+        self.annotator = name
+        self.settings.setValue("annotator", name)
+        self.status_annotator.setText(f"Annotator: {name}")
+        for page in (self.label_page, self.ranking_page, self.browse_page):
+            page.set_annotator(name)
+
+    def ask_annotator(self) -> None:
+        name, ok = QInputDialog.getText(self, "Who is labeling?",
+                                        "Your name (stored with every label you give):",
+                                        text=self.annotator)
+        if ok:
+            self.set_annotator(name)
+
+    def _on_workspace_changed(self, row: int) -> None:
+        self.pages.setCurrentIndex(row)
+        page = self.pages.currentWidget()
+        if page is self.browse_page and self.project is not None:
+            self.browse_page.refresh()
+        elif page is self.data_page:
+            self.data_page.refresh()
+
+    def _on_project_data_changed(self) -> None:
+        self.label_page.show_next()
+        self.ranking_page.refresh()
+
+    def _on_open_comparison(self, comparison_id: int) -> None:
+        self.nav.setCurrentRow(1)
+        self.label_page.show_comparison(comparison_id)
 
     # -- projects ------------------------------------------------------------------------
 
@@ -158,15 +240,21 @@ class MainWindow(QMainWindow):
         self._remember(project.path)
         self.status_project.setText(f"Project: {project.path.name}")
         self.setWindowTitle(f"{project.path.name} — rmstudio")
-        self.data_page.set_project(project)
+        for page in self.project_pages[1:]:  # the Data page has no annotator
+            page.set_annotator(self.annotator)
+        for page in self.project_pages:
+            page.set_project(project)
+        self._fill_annotators()
         self.stack.setCurrentWidget(self.workspace)
-        self.nav.setCurrentRow(0)
+        self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
     def close_project(self) -> None:
+        # Pages first: the label writer thread finishes its queued writes before the close.
+        for page in self.project_pages:
+            page.set_project(None)
         if self.project is not None:
             self.project.close()
             self.project = None
-        self.data_page.set_project(None)
         self.status_project.setText("No project open")
         self.setWindowTitle("rmstudio")
         self.welcome.show_recent(self.recent_projects())
@@ -216,8 +304,10 @@ class MainWindow(QMainWindow):
                                      lambda msg, _d: self.status_device.setText("Device: CPU (torch unavailable)"))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        thread, _worker = self._device_job
-        thread.quit()
-        thread.wait(5000)
+        if self._device_job is not None:
+            thread, _worker = self._device_job
+            thread.quit()
+            thread.wait(10000)
         self.close_project()
+        self.label_page.shutdown()
         super().closeEvent(event)

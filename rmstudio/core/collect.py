@@ -1,0 +1,105 @@
+"""Generate response pairs for a project's prompts and commit each one as it is made.
+
+Every finished prompt is its own transaction, so a cancel or a crash keeps all finished work
+and new comparisons reach the label queue at once. The run is remembered with its settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from pathlib import Path
+
+from .generation import GenerationConfig, generate_responses, generate_with_two_models
+from .models import ModelSource, load_causal_lm
+from .progress import NullSink, ProgressSink
+from .project import Project, row_to_text
+from .records import Text
+from .runs import finish_run, log_metrics, start_run
+from .writer import ProjectWriter
+
+
+def prompts_without_pairs(project: Project, limit: int | None = None) -> list[int]:
+    """Prompts that no comparison uses yet: what `generate` works on by default."""
+    sql = ("SELECT p.id FROM prompts p WHERE NOT EXISTS "
+           "(SELECT 1 FROM comparisons c WHERE c.prompt_id = p.id) ORDER BY p.id")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [r[0] for r in project.conn.execute(sql)]
+
+
+def generate_pairs(
+    project_path: str | Path,
+    prompt_ids: list[int] | None,
+    model: str | ModelSource | None = None,
+    config: GenerationConfig | None = None,
+    model_b: str | ModelSource | None = None,
+    device: str = "cpu",
+    sink: ProgressSink | None = None,
+) -> dict:
+    """Sample responses for ``prompt_ids`` (default: prompts without pairs) and store every pair
+    of them as a comparison. Opens its own connection: safe to call from a worker thread."""
+    config = config or GenerationConfig()
+    sink = sink or NullSink()
+    source = model if isinstance(model, ModelSource) else ModelSource.parse(model)
+    source_b = None
+    if model_b is not None:
+        source_b = model_b if isinstance(model_b, ModelSource) else ModelSource.parse(model_b)
+    with Project.open(project_path) as project:
+        ids = prompt_ids if prompt_ids is not None else prompts_without_pairs(project)
+        prompts = _load_prompts(project, ids)
+        run_config = {"model": source.display_name, "model_b": source_b.display_name if source_b else None,
+                      "device": device, "prompts": len(prompts), **asdict(config)}
+        run_id = start_run(project, "generate", f"generate with {source.display_name}", run_config)
+        added = {"comparisons": 0, "prompts": 0}
+        settings = asdict(config)
+
+        def commit(prompt_id: int, texts: list[str]) -> None:
+            names = ([source.display_name] * len(texts) if source_b is None
+                     else [source.display_name, source_b.display_name])
+            with project.write():
+                writer = ProjectWriter(project)
+                prompt_hash = project.conn.execute(
+                    "SELECT content_hash FROM prompts WHERE id = ?", (prompt_id,)).fetchone()[0]
+                responses = [writer.response(prompt_id, Text(t), name, settings)[:2]
+                             for t, name in zip(texts, names)]
+                unique = list(dict.fromkeys(responses))
+                for a, b in itertools.combinations(unique, 2):
+                    added["comparisons"] += writer.comparison(prompt_id, prompt_hash, a, b)[1]
+            added["prompts"] += 1
+
+        class RunSink:
+            def log(self, step, metrics):
+                sink.log(step, metrics)
+                log_metrics(project, run_id, step, {k: v for k, v in metrics.items() if k != "total"})
+
+            def should_stop(self):
+                return sink.should_stop()
+
+        try:
+            model_a, tok_a = load_causal_lm(source, device=device)
+            if source_b is None:
+                done = generate_responses(model_a, tok_a, prompts, config, RunSink(), commit)
+            else:
+                model_2, tok_2 = load_causal_lm(source_b, device=device)
+                done = generate_with_two_models(model_a, tok_a, model_2, tok_2, prompts, config,
+                                                RunSink(), commit)
+        except BaseException as exc:
+            finish_run(project, run_id, "failed", str(exc))
+            raise
+        status = "finished" if done == len(prompts) else "cancelled"
+        finish_run(project, run_id, status)
+        return {"run_id": run_id, "status": status, "prompts_done": done, "prompts": len(prompts), **added}
+
+
+def _load_prompts(project: Project, ids: list[int]) -> list[tuple[int, Text]]:
+    prompts = []
+    for prompt_id in ids:
+        row = project.conn.execute("SELECT text, messages FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
+        if row is None:
+            from .errors import ProjectError
+
+            raise ProjectError(f"no prompt {prompt_id} in {Path(project.path).name}")
+        prompts.append((prompt_id, row_to_text(row["text"], row["messages"])))
+    return prompts
+

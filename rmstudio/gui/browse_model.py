@@ -1,0 +1,176 @@
+"""The Browse table's model: label ids only, pages of ids through fetchMore, columns on demand."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+
+from ..core.project import Project
+
+CHOICE_NAMES = {"a": "A better", "b": "B better", "tie": "Tie", "both_bad": "Both bad",
+                "skip": "Skip"}
+STRENGTH_NAMES = {1: "better", 2: "much better"}
+COLUMNS = ["Comparison", "Prompt", "Annotator", "Choice", "Strength", "Note", "Time"]
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+class LabelTableModel(QAbstractTableModel):
+    """Label ids only; a row's columns are read on demand in blocks, and the ids arrive a page
+    at a time through fetchMore, so a project with a million labels opens at once."""
+
+    sig_loaded = Signal()  # after every page read, also one that found nothing more
+
+    PAGE = 500
+    BLOCK = 100  # rows whose columns are read in one query
+    CACHE_LIMIT = 20_000  # cached row tuples before the cache is dropped
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.conn = None
+        self._ids: list[int] = []
+        self._rows: dict[int, tuple] = {}
+        self._exhausted = True
+        self._where, self._params = "", []
+
+    # -- filters and loading ---------------------------------------------------------------
+
+    def set_project(self, project: Project | None) -> None:
+        self.conn = project.conn if project else None
+        self.set_filters()
+
+    def set_filters(self, annotator_id: int | None = None, choice: str | None = None,
+                    search: str = "") -> None:
+        clauses, params = [], []
+        if annotator_id is not None:
+            clauses.append("l.annotator_id = ?")
+            params.append(annotator_id)
+        if choice:
+            clauses.append("l.choice = ?")
+            params.append(choice)
+        if search.strip():
+            # A scan over the texts; the LIMIT of each page keeps the first page quick.
+            pattern = _like_pattern(search.strip())
+            clauses.append(
+                r"""(l.note LIKE ? ESCAPE '\' OR EXISTS (
+                        SELECT 1 FROM comparisons c JOIN prompts p ON p.id = c.prompt_id
+                        JOIN responses ra ON ra.id = c.response_a_id
+                        JOIN responses rb ON rb.id = c.response_b_id
+                        WHERE c.id = l.comparison_id AND (p.text LIKE ? ESCAPE '\'
+                          OR ra.text LIKE ? ESCAPE '\' OR rb.text LIKE ? ESCAPE '\')))""")
+            params += [pattern] * 4
+        self._where = " AND ".join(clauses)
+        self._params = params
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self._ids, self._rows = [], {}
+        self._exhausted = self.conn is None
+        self._fetch_page(notify=False)
+        self.endResetModel()
+        self.sig_loaded.emit()
+
+    def _fetch_page(self, notify: bool) -> None:
+        if self._exhausted:
+            return
+        where = [self._where] if self._where else []
+        params = list(self._params)
+        if self._ids:  # keyset paging: newest first, continue below the last id shown
+            where.append("l.id < ?")
+            params.append(self._ids[-1])
+        sql = ("SELECT l.id FROM labels l" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY l.id DESC LIMIT ?")
+        ids = [r[0] for r in self.conn.execute(sql, (*params, self.PAGE))]
+        self._exhausted = len(ids) < self.PAGE
+        if not ids:
+            return
+        if notify:
+            self.beginInsertRows(QModelIndex(), len(self._ids), len(self._ids) + len(ids) - 1)
+        self._ids.extend(ids)
+        if notify:
+            self.endInsertRows()
+
+    def canFetchMore(self, parent=QModelIndex()) -> bool:
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent=QModelIndex()) -> None:
+        if not parent.isValid():
+            self._fetch_page(notify=True)
+            self.sig_loaded.emit()
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def label_id(self, row: int) -> int:
+        return self._ids[row]
+
+    def row_values(self, row: int) -> tuple | None:
+        """(label id, comparison id, prompt line, annotator, choice, strength, note, time)."""
+        label_id = self._ids[row]
+        if label_id not in self._rows:
+            start = row - row % self.BLOCK
+            self._load(self._ids[start:start + self.BLOCK])
+        return self._rows.get(label_id)
+
+    def _load(self, ids: list[int]) -> None:
+        if len(self._rows) > self.CACHE_LIMIT:
+            self._rows.clear()
+        marks = ",".join("?" * len(ids))
+        for r in self.conn.execute(
+            f"""SELECT l.id, l.comparison_id, substr(p.text, 1, 400), a.name, l.choice,
+                       l.strength, l.note, l.created_at
+                FROM labels l JOIN annotators a ON a.id = l.annotator_id
+                JOIN comparisons c ON c.id = l.comparison_id JOIN prompts p ON p.id = c.prompt_id
+                WHERE l.id IN ({marks})""", ids,
+        ):
+            self._rows[r[0]] = tuple(r)
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or role not in (Qt.DisplayRole, Qt.ToolTipRole):
+            return None
+        values = self.row_values(index.row())
+        if values is None:  # deleted since the page was read
+            return "—" if index.column() == 0 and role == Qt.DisplayRole else None
+        _, cid, prompt, annotator, choice, strength, note, at = values
+        column = index.column()
+        if role == Qt.ToolTipRole:
+            return {1: prompt, 5: note}.get(column)
+        return [
+            str(cid), _first_line(prompt), annotator, CHOICE_NAMES.get(choice, choice),
+            STRENGTH_NAMES.get(strength, ""), (note or "").replace("\n", " "),
+            (at or "")[:19].replace("T", " "),
+        ][column]
+
+    def refresh_label(self, label_id: int) -> None:
+        """Re-read one row after it changed."""
+        self._rows.pop(label_id, None)
+        if label_id in self._ids:
+            row = self._ids.index(label_id)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def remove_label(self, label_id: int) -> None:
+        if label_id in self._ids:
+            row = self._ids.index(label_id)
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._ids[row]
+            self._rows.pop(label_id, None)
+            self.endRemoveRows()

@@ -1,0 +1,116 @@
+"""The one thread that writes labels, so the UI thread never waits on a commit's fsync.
+
+``StoreWriter`` lives on its own ``QThread`` and owns its own ``Project`` connection, opened in
+that thread (SQLite connections must not cross threads). Requests are queued signals, so they
+run one at a time in the order they were made; each commit is answered with ``sig_saved(dict)``
+and each error with ``sig_failed(str)``. The UI-thread connection reads what was committed at
+once (WAL), so the page fetches the next pair when ``sig_saved`` arrives.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.labeling import add_better_response
+from ..core.project import Project
+
+
+class StoreWriter(QObject):
+    sig_saved = Signal(dict)  # the request, with its result added
+    sig_failed = Signal(str)
+    _sig_request = Signal(dict)
+    _sig_close = Signal()
+
+    def __init__(self, path: str | Path):
+        super().__init__()  # no parent: it moves to its own thread
+        self.path = Path(path)
+        self._project: Project | None = None
+        self._ids = itertools.count(1)
+        self._thread = QThread()
+        self._thread.setObjectName("rmstudio-store-writer")
+        self.moveToThread(self._thread)
+        # Emitted on the UI thread, received on the writer thread: queued, in order.
+        self._sig_request.connect(self._on_request)
+        self._sig_close.connect(self._on_close)
+        self._thread.start()
+
+    # -- called from the UI thread -------------------------------------------------------
+
+    def submit(self, op: str, **args) -> int:
+        """Queue one write; returns its request id (echoed back in sig_saved/sig_failed)."""
+        request_id = next(self._ids)
+        self._sig_request.emit({"op": op, "request_id": request_id, **args})
+        return request_id
+
+    def set_label(self, comparison_id: int, annotator: str, choice: str,
+                  strength: int | None = None, note: str | None = None) -> int:
+        return self.submit("set_label", comparison_id=comparison_id, annotator=annotator,
+                           choice=choice, strength=strength, note=note)
+
+    def undo(self, annotator: str) -> int:
+        return self.submit("undo", annotator=annotator)
+
+    def delete_label(self, comparison_id: int, annotator: str) -> int:
+        return self.submit("delete", comparison_id=comparison_id, annotator=annotator)
+
+    def add_better_response(self, comparison_id: int, annotator: str, text: str,
+                            note: str | None = None) -> int:
+        return self.submit("add_better_response", comparison_id=comparison_id,
+                           annotator=annotator, text=text, note=note)
+
+    def set_setting(self, key: str, value) -> int:
+        return self.submit("set_setting", key=key, value=value)
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        """Finish the queued writes, close the connection and end the thread."""
+        if not self._thread.isRunning():
+            return
+        self._sig_close.emit()
+        self._thread.quit()
+        self._thread.wait(timeout_ms)
+
+    # -- on the writer thread ------------------------------------------------------------
+
+    def _open(self) -> Project:
+        if self._project is None:
+            self._project = Project.open(self.path)
+        return self._project
+
+    @Slot(dict)
+    def _on_request(self, request: dict) -> None:
+        try:
+            project = self._open()
+            op = request["op"]
+            result = dict(request)
+            if op == "set_label":
+                label = project.set_label(request["comparison_id"], request["annotator"],
+                                          request["choice"], request.get("strength"),
+                                          request.get("note"))
+                result.update(choice=label.choice, strength=label.strength, note=label.note,
+                              created_at=label.created_at)
+            elif op == "undo":
+                result["comparison_id"] = project.undo_last(request["annotator"])
+            elif op == "delete":
+                result["deleted"] = project.delete_label(request["comparison_id"],
+                                                         request["annotator"])
+            elif op == "add_better_response":
+                result["response_id"] = add_better_response(
+                    project, request["comparison_id"], request["annotator"], request["text"],
+                    note=request.get("note"))
+            elif op == "set_setting":
+                project.set_setting(request["key"], request["value"])
+            else:
+                raise ValueError(f"unknown write {op!r}")
+        except Exception as exc:  # noqa: BLE001 - a failed write must reach the user, not the void
+            self.sig_failed.emit(str(exc) or type(exc).__name__)
+            return
+        self.sig_saved.emit(result)
+
+    @Slot()
+    def _on_close(self) -> None:
+        if self._project is not None:
+            self._project.close()
+            self._project = None

@@ -1,0 +1,153 @@
+"""The labeling core: side swap, queue with overlap, better responses, progress."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.labeling import (
+    add_better_response, displayed_to_stored, in_overlap_share, next_for_annotator, progress,
+    side_swap,
+)
+from rmstudio.core.records import Text
+from rmstudio.core.writer import ProjectWriter
+
+
+def add_pairs(project, n: int) -> list[int]:
+    ids = []
+    with project.write():
+        writer = ProjectWriter(project)
+        for i in range(n):
+            pid, phash, _ = writer.prompt(Text(f"prompt {i}"))
+            a = writer.response(pid, Text(f"answer A to {i}"), "m1")
+            b = writer.response(pid, Text(f"answer B to {i}"), "m2")
+            ids.append(writer.comparison(pid, phash, a[:2], b[:2])[0])
+    return ids
+
+
+def test_side_swap_is_stable_and_balanced():
+    swaps = [side_swap(cid, "alice") for cid in range(1, 4001)]
+    assert swaps == [side_swap(cid, "alice") for cid in range(1, 4001)]
+    assert 0.45 < sum(swaps) / len(swaps) < 0.55
+    # another annotator sees other sides for some pairs
+    assert swaps != [side_swap(cid, "bob") for cid in range(1, 4001)]
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_displayed_choice_maps_to_the_real_response(swapped):
+    assert displayed_to_stored("left", swapped) == ("b" if swapped else "a")
+    assert displayed_to_stored("right", swapped) == ("a" if swapped else "b")
+    for same in ("tie", "both_bad", "skip"):
+        assert displayed_to_stored(same, swapped) == same
+    with pytest.raises(ValueError):
+        displayed_to_stored("a", swapped)
+
+
+def test_queue_serves_unlabeled_first_in_import_order(project):
+    ids = add_pairs(project, 5)
+    assert next_for_annotator(project, "alice") == ids[0]
+    project.set_label(ids[0], "alice", "a")
+    assert next_for_annotator(project, "alice") == ids[1]
+    project.set_label(ids[1], "bob", "skip")  # a skip by someone else leaves it unlabeled
+    assert next_for_annotator(project, "alice") == ids[1]
+    assert next_for_annotator(project, "alice", order="random") in ids[1:]
+    with pytest.raises(ProjectError):
+        next_for_annotator(project, "alice", order="sideways")
+
+
+def test_overlap_serves_a_share_of_pairs_labeled_by_exactly_one_other(project):
+    ids = add_pairs(project, 400)
+    for cid in ids[:300]:
+        project.set_label(cid, "bob", "a")
+    share = 0.3
+    eligible = {cid for cid in ids[:300] if in_overlap_share(project, cid, share)}
+    assert 0.15 * 300 < len(eligible) < 0.45 * 300
+    served_overlap, served_new = [], []
+    for _ in range(150):
+        cid = next_for_annotator(project, "alice", overlap_share=share)
+        (served_overlap if cid in ids[:300] else served_new).append(cid)
+        project.set_label(cid, "alice", "b")
+    assert set(served_overlap) <= eligible
+    assert served_new and served_overlap  # interleaved
+    assert 0.1 < len(served_overlap) / 150 < 0.5
+    # pairs that already have two labels are never served again
+    for cid in served_overlap:
+        assert project.conn.execute("SELECT label_count FROM comparisons WHERE id = ?",
+                                    (cid,)).fetchone()[0] == 2
+    # without an overlap share only unlabeled pairs come
+    assert next_for_annotator(project, "carol") not in ids[:300]
+
+
+def test_overlap_is_all_that_is_left_once_everything_has_one_label(project):
+    ids = add_pairs(project, 50)
+    for cid in ids:
+        project.set_label(cid, "bob", "tie")
+    assert next_for_annotator(project, "alice") is None
+    found = next_for_annotator(project, "alice", overlap_share=1.0)
+    assert found in ids
+    # a skip is no label to agree with: the pair is unlabeled again and served as new
+    project.set_label(ids[0], "bob", "skip")
+    assert next_for_annotator(project, "carol") == ids[0]
+    # bob has a label or skip on every pair: nothing for him, overlap or not
+    assert next_for_annotator(project, "bob", overlap_share=1.0) is None
+
+
+def test_add_better_response_is_one_transaction(project):
+    (cid,) = add_pairs(project, 1)
+    new_id = add_better_response(project, cid, "alice", "A much better answer", note="both rude")
+    model = project.conn.execute("SELECT model FROM responses WHERE id = ?", (new_id,)).fetchone()[0]
+    assert model == "human:alice"
+    assert project.label(cid, "alice").choice == "both_bad"
+    assert project.label(cid, "alice").note == "both rude"
+    rows = project.conn.execute(
+        "SELECT id, response_a_id, response_b_id FROM comparisons WHERE id <> ?", (cid,)).fetchall()
+    assert len(rows) == 2
+    for comparison_id, a_id, b_id in rows:
+        label = project.label(comparison_id, "alice")
+        winner = a_id if label.choice == "a" else b_id
+        assert winner == new_id
+
+
+def test_add_better_response_keeps_nothing_when_it_fails(project, monkeypatch):
+    (cid,) = add_pairs(project, 1)
+    before = project.counts()
+    calls = []
+    original = project.set_label
+
+    def failing(*args, **kw):
+        calls.append(args)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return original(*args, **kw)
+
+    monkeypatch.setattr(project, "set_label", failing)
+    with pytest.raises(RuntimeError):
+        add_better_response(project, cid, "alice", "Better")
+    after = project.counts()
+    assert {k: after[k] for k in ("responses", "comparisons", "labels")} == \
+        {k: before[k] for k in ("responses", "comparisons", "labels")}
+    with pytest.raises(ProjectError):
+        add_better_response(project, cid, "alice", "answer A to 0")  # same as a shown response
+    with pytest.raises(ProjectError):
+        add_better_response(project, cid, "alice", "   ")
+
+
+def test_progress_counts_and_rate(project):
+    ids = add_pairs(project, 20)
+    for cid in ids[:6]:
+        project.set_label(cid, "alice", "a")
+    project.set_label(ids[6], "bob", "b")
+    now = datetime.now(timezone.utc)
+    # Pretend alice's six labels were given over the last 30 minutes.
+    for i, cid in enumerate(ids[:6]):
+        at = (now - timedelta(minutes=30 - 6 * i)).isoformat(timespec="microseconds")
+        project.conn.execute("UPDATE labels SET created_at = ? WHERE comparison_id = ?", (at, cid))
+    p = progress(project, "alice", now=now)
+    assert (p["total"], p["labeled"], p["mine"], p["remaining"]) == (20, 7, 6, 13)
+    assert p["last_hour"] == 6
+    assert p["rate_per_hour"] == pytest.approx(12.0)
+    assert p["eta_seconds"] == pytest.approx(13 / 12 * 3600)
+    empty = progress(project, "nobody", now=now)
+    assert empty["mine"] == 0 and empty["rate_per_hour"] == 0 and empty["eta_seconds"] is None

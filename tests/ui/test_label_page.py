@@ -1,0 +1,222 @@
+"""The Label page with real widgets: keys write the right rows, through the writer thread."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from rmstudio.core.labeling import side_swap
+from rmstudio.core.records import Text
+from rmstudio.core.writer import ProjectWriter
+
+ANNOTATOR = "alice"
+
+
+def add_pairs(project, n: int) -> list[int]:
+    """Pairs whose responses say which stored side they are, so a test can read the screen."""
+    ids = []
+    with project.write():
+        writer = ProjectWriter(project)
+        for i in range(n):
+            pid, phash, _ = writer.prompt(Text(f"Question number {i}?"))
+            a = writer.response(pid, Text(f"I am response A of pair {i}."), "m1")
+            b = writer.response(pid, Text(f"I am response B of pair {i}."), "m2")
+            ids.append(writer.comparison(pid, phash, a[:2], b[:2])[0])
+    return ids
+
+
+@pytest.fixture
+def make_page(qtbot):
+    from rmstudio.gui.label_page import LabelPage
+
+    pages = []
+
+    def make(project):
+        page = LabelPage()
+        qtbot.addWidget(page)
+        page.resize(1200, 800)
+        page.set_annotator(ANNOTATOR)
+        page.set_project(project)
+        page.show()
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        page.shutdown()  # before the project fixture closes the file
+
+
+def shown_left(page) -> str:
+    """Which stored response ('a' or 'b') is on the left, read from the screen."""
+    text = page.left_view.toPlainText()
+    assert ("response A" in text) != ("response B" in text)
+    return "a" if "response A" in text else "b"
+
+
+def press(qtbot, page, key, modifier=Qt.NoModifier):
+    """Press a key and wait until the commit is answered and the page has moved on."""
+    with qtbot.waitSignal(page.sig_labeled, timeout=5000):
+        qtbot.keyClick(page, key, modifier)
+
+
+OTHER = {"a": "b", "b": "a"}
+
+
+@pytest.mark.parametrize("key, meaning", [
+    (Qt.Key_1, "left"), (Qt.Key_Left, "left"), (Qt.Key_2, "right"), (Qt.Key_Right, "right"),
+    (Qt.Key_3, "tie"), (Qt.Key_Space, "skip"),
+])
+def test_each_key_stores_the_choice_about_the_real_responses(project, make_page, qtbot, key, meaning):
+    add_pairs(project, 3)
+    page = make_page(project)
+    cid, left = page.current.id, shown_left(page)
+    assert page.swapped == (left == "b") == side_swap(cid, ANNOTATOR)
+    press(qtbot, page, key)
+    label = project.label(cid, ANNOTATOR)
+    expected = {"left": left, "right": OTHER[left]}.get(meaning, meaning)
+    assert label.choice == expected
+    assert label.strength == (1 if meaning in ("left", "right") else None)
+    assert page.current.id != cid
+
+
+def test_the_side_swap_never_flips_a_stored_preference(project, make_page, qtbot):
+    add_pairs(project, 40)
+    page = make_page(project)
+    seen = set()
+    for i in range(40):
+        cid, left = page.current.id, shown_left(page)
+        seen.add(page.swapped)
+        key = Qt.Key_1 if i % 2 else Qt.Key_Right
+        press(qtbot, page, key)
+        assert project.label(cid, ANNOTATOR).choice == (left if i % 2 else OTHER[left])
+        # the same pair shows on the same sides when it comes back
+        page.show_comparison(cid)
+        assert shown_left(page) == left
+        page.show_next()
+    assert seen == {True, False}
+    assert page.stack.currentWidget() is page.empty
+
+
+@pytest.mark.parametrize("key", [Qt.Key_1, Qt.Key_Left, Qt.Key_2, Qt.Key_Right])
+def test_shift_means_much_better(project, make_page, qtbot, key):
+    add_pairs(project, 2)
+    page = make_page(project)
+    cid, left = page.current.id, shown_left(page)
+    press(qtbot, page, key, Qt.ShiftModifier)
+    label = project.label(cid, ANNOTATOR)
+    assert label.strength == 2
+    assert label.choice == (left if key in (Qt.Key_1, Qt.Key_Left) else OTHER[left])
+
+
+def test_undo_restores_the_previous_state_and_shows_the_pair_again(project, make_page, qtbot):
+    add_pairs(project, 3)
+    page = make_page(project)
+    first = page.current.id
+    press(qtbot, page, Qt.Key_1)
+    assert project.label(first, ANNOTATOR) is not None and page.current.id != first
+    press(qtbot, page, Qt.Key_Z, Qt.ControlModifier)
+    assert project.label(first, ANNOTATOR) is None
+    assert page.current.id == first
+    assert "Undone" in page.status.text()
+    # relabel it, then undo brings back "no label" again, not something else
+    press(qtbot, page, Qt.Key_3)
+    assert project.label(first, ANNOTATOR).choice == "tie"
+
+
+def test_the_note_field_keeps_digits_and_is_stored_with_the_next_label(project, make_page, qtbot):
+    add_pairs(project, 3)
+    page = make_page(project)
+    cid = page.current.id
+    page.note.setFocus()
+    with qtbot.assertNotEmitted(page.writer.sig_saved, wait=300):
+        qtbot.keyClicks(page.note, "typo in 2 places")
+        qtbot.keyClick(page.note, Qt.Key_1)
+        qtbot.keyClick(page.note, Qt.Key_Left)
+        qtbot.keyClick(page.note, Qt.Key_Space)
+    assert page.note.text() == "typo in 2 places 1"  # typed, the arrow moved the cursor
+    assert project.counts()["labels"] == 0
+    page.note.setText("typo in 2 places")
+    qtbot.keyClick(page.note, Qt.Key_Return)  # back to the keys; nothing stored yet
+    assert project.counts()["labels"] == 0 and page.note.text() == "typo in 2 places"
+    press(qtbot, page, Qt.Key_2)
+    assert project.label(cid, ANNOTATOR).note == "typo in 2 places"
+    assert page.note.text() == ""
+
+
+def test_both_bad_with_a_written_response_adds_it_and_two_labeled_pairs(project, make_page, qtbot):
+    add_pairs(project, 2)
+    page = make_page(project)
+    cid = page.current.id
+    before = project.counts()
+    qtbot.keyClick(page, Qt.Key_4)
+    assert page.better_box.isVisible() and project.counts()["labels"] == 0
+    page.better_edit.setPlainText("A kind, correct and short answer.")
+    with qtbot.waitSignal(page.writer.sig_saved, timeout=5000) as blocker:
+        qtbot.mouseClick(page.save_better_button, Qt.LeftButton)
+    new_id = blocker.args[0]["response_id"]
+    qtbot.waitUntil(lambda: page.current.id != cid)
+    after = project.counts()
+    assert after["responses"] == before["responses"] + 1
+    assert after["comparisons"] == before["comparisons"] + 2
+    assert project.label(cid, ANNOTATOR).choice == "both_bad"
+    rows = project.conn.execute(
+        "SELECT id, response_a_id, response_b_id FROM comparisons WHERE ? IN (response_a_id, response_b_id)",
+        (new_id,)).fetchall()
+    assert len(rows) == 2
+    for comparison_id, a_id, b_id in rows:
+        label = project.label(comparison_id, ANNOTATOR)
+        assert (a_id if label.choice == "a" else b_id) == new_id
+    assert not page.better_box.isVisible()
+
+
+def test_both_bad_without_writing_stores_just_both_bad(project, make_page, qtbot):
+    add_pairs(project, 2)
+    page = make_page(project)
+    cid = page.current.id
+    qtbot.keyClick(page, Qt.Key_4)
+    with qtbot.waitSignal(page.sig_labeled, timeout=5000):
+        qtbot.mouseClick(page.skip_writing_button, Qt.LeftButton)
+    assert project.label(cid, ANNOTATOR).choice == "both_bad"
+    assert project.counts()["responses"] == 4
+
+
+def test_saved_shows_only_after_the_commit_and_keys_wait_for_it(project, make_page, qtbot):
+    add_pairs(project, 3)
+    page = make_page(project)
+    first = page.current.id
+    with qtbot.waitSignal(page.writer.sig_saved, timeout=5000):
+        qtbot.keyClick(page, Qt.Key_1)
+        assert "Saved" not in page.status.text() and page.saving
+        qtbot.keyClick(page, Qt.Key_2)  # ignored: the save is in flight
+    qtbot.waitUntil(lambda: "Saved ✓" in page.status.text(), timeout=5000)
+    assert page.current.id != first
+    assert project.counts()["labels"] == 1
+    assert project.label(first, ANNOTATOR) is not None
+
+
+def test_progress_line_counts_labels(project, make_page, qtbot):
+    add_pairs(project, 4)
+    page = make_page(project)
+    press(qtbot, page, Qt.Key_1)
+    qtbot.waitUntil(lambda: page.progress_text.text().startswith("1 / 4 labeled"))
+    assert page.progress_bar.value() == 1 and "3 left" in page.progress_text.text()
+
+
+def test_empty_project_and_finished_queue_show_what_to_do(project, make_page, qtbot):
+    page = make_page(project)
+    assert page.stack.currentWidget() is page.empty
+    assert "no comparisons" in page.empty_text.text()
+    qtbot.keyClick(page, Qt.Key_1)  # nothing to label: nothing happens
+    add_pairs(project, 1)
+    page.show_next()
+    press(qtbot, page, Qt.Key_3)
+    assert page.stack.currentWidget() is page.empty
+    assert "Everything is labeled" in page.empty_title.text()
+
+
+def test_highlight_differences_marks_changed_words(project, make_page, qtbot):
+    add_pairs(project, 1)
+    page = make_page(project)
+    page.diff_check.setChecked(True)
+    html = page.left_view.toHtml()
+    assert "background-color" in html and "response" in page.left_view.toPlainText()
