@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .core.errors import RmstudioError
 
@@ -105,6 +106,95 @@ def cmd_generate(args) -> int:
     return 0
 
 
+class TrainProgress:
+    """tqdm bars for reward training: feature extraction, then steps with the latest metrics."""
+
+    def __init__(self):
+        self.bar = None
+        self.stage = None
+
+    def log(self, step: int, metrics: dict) -> None:
+        from tqdm import tqdm
+
+        stage = metrics.get("stage", self.stage)
+        if stage != self.stage and stage in ("features", "train"):
+            self.close()
+            total = metrics.get("total") or metrics.get("total_steps")
+            self.bar = tqdm(desc="features" if stage == "features" else "training", total=total,
+                            unit="texts" if stage == "features" else "steps", disable=None)
+        self.stage = stage
+        if self.bar is not None:
+            done = metrics.get("done", step)
+            self.bar.update(max(0, done - self.bar.n))
+            shown = {k.split("/")[-1] if k.startswith("train/") else k: round(v, 3)
+                     for k, v in metrics.items() if "/" in k and isinstance(v, float)}
+            if shown:
+                self.bar.set_postfix(shown, refresh=False)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_train_rm(args) -> int:
+    import shutil
+
+    from .core.reward.train import RewardTrainConfig, train_reward_model
+
+    finetune = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr,
+                                  "batch_size": args.batch_size, "max_length": args.max_length,
+                                  "overlong": args.overlong}.items() if v is not None}
+    try:
+        config = RewardTrainConfig(method=args.method, base=args.base, val_fraction=args.val_fraction,
+                                   seed=args.seed, annotators=args.annotator, device=args.device,
+                                   finetune=finetune if args.method != "instant" else {})
+    except ValueError as exc:
+        print(f"rmstudio: error: {exc}", file=sys.stderr)
+        return 2
+    progress = TrainProgress()
+    try:
+        result = train_reward_model(args.project, config, sink=progress)
+    finally:
+        progress.close()
+    metrics = result.get("metrics", {})
+    evaluation = result.get("evaluation") or {}
+    print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} train / "
+          f"{result.get('val_pairs', '?')} validation pairs, {result['seconds']:.1f} s")
+    if evaluation.get("pairs"):
+        print(f"validation accuracy {evaluation['accuracy']:.3f} (prefer-longer baseline "
+              f"{evaluation['baseline_longer']:.3f}), ECE {evaluation['ece']:.3f}")
+    elif "val/accuracy" in metrics:
+        print(f"validation accuracy {metrics['val/accuracy']:.3f}")
+    if args.out and result.get("model_dir"):
+        out = Path(args.out)
+        if out.exists() and any(out.iterdir()):
+            print(f"rmstudio: error: {out} exists and is not empty; the model stays in "
+                  f"{result['model_dir']}", file=sys.stderr)
+            return 1
+        shutil.copytree(result["model_dir"], out, dirs_exist_ok=True)
+        print(f"model written to {out}")
+    if args.test_file and result.get("model_dir"):
+        from .core.reward.data import pairs_from_file
+        from .core.reward.evaluate import evaluate_pairs
+        from .core.reward.scoring import load_reward_model
+
+        pairs = pairs_from_file(args.test_file)
+        scorer = load_reward_model(result["model_dir"], device=args.device)
+        sink = TqdmSink("testing", "texts", total=2 * len(pairs))
+        try:
+            r_c, r_r = scorer.score_pairs(pairs, sink)
+        finally:
+            sink.close()
+        report = evaluate_pairs(pairs, r_c, r_r)
+        print(f"test file {args.test_file}: accuracy {report['accuracy']:.3f} on {report['pairs']} pairs "
+              f"(prefer-longer {report['baseline_longer']:.3f}), ECE {report['ece']:.3f}")
+    return 0 if result["status"] == "finished" else 1
+
+
 def cmd_demo(args) -> int:
     from .core.demo import HH_WARNING, demo_project_path
 
@@ -178,6 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="default: the best available")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("train-rm", help="train a reward model on the project's labels")
+    p.add_argument("project")
+    p.add_argument("--method", choices=["instant", "lora", "full"], default="instant",
+                   help="instant: a head on frozen features (seconds once features are cached); "
+                   "lora / full: fine-tune a sequence-classification reward model")
+    p.add_argument("--base", default="embedded", help="backbone: 'embedded' (default), a folder or a .gguf")
+    p.add_argument("--out", help="also write the trained model to this folder")
+    p.add_argument("--test-file", help="evaluate the trained model on this labeled preference file")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--annotator", action="append", help="only these annotators' labels (repeatable)")
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"])
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--overlong", choices=["truncate", "skip"])
+    p.set_defaults(func=cmd_train_rm)
 
     p = sub.add_parser("demo", help="create a demo project if needed and print its path")
     p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])

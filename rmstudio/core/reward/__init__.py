@@ -1,0 +1,1 @@
+"""Reward models: training data snapshots, losses, the instant head, evaluation and export."""

@@ -1,0 +1,98 @@
+"""What a reward model trains on: an immutable snapshot of the project's labels at start.
+
+Label semantics (documented in the README):
+- 'a' / 'b': a Bradley-Terry pair, chosen = the preferred response. Strength 2 ("much better")
+  adds a margin: the loss asks for r_chosen - r_rejected > margin.
+- 'tie': a pair with target probability 0.5 (the loss pulls the two rewards together).
+- 'both_bad' and 'skip': no preference between the two, left out. (A better response written
+  on "both bad" arrives as its own preferred pairs.)
+Each label is one example, so two annotators who agree weigh twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ..project import Project, row_to_text
+from ..records import Text
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    comparison_id: int
+    prompt_id: int
+    prompt: Text
+    chosen_id: int
+    chosen: Text
+    rejected_id: int
+    rejected: Text
+    target: float = 1.0  # P(chosen preferred): 1 for a preference, 0.5 for a tie
+    margin: float = 0.0
+    annotator: str = ""
+
+
+def snapshot_pairs(project: Project, annotators: list[str] | None = None,
+                   much_better_margin: float = 1.0) -> list[TrainingPair]:
+    where, params = "", ()
+    if annotators:
+        where = f"AND an.name IN ({', '.join('?' * len(annotators))})"
+        params = tuple(annotators)
+    rows = project.conn.execute(
+        f"""SELECT c.id, c.prompt_id, p.text AS pt, p.messages AS pm,
+                   ra.id AS a_id, ra.text AS at, ra.messages AS am,
+                   rb.id AS b_id, rb.text AS bt, rb.messages AS bm,
+                   l.choice, l.strength, an.name AS annotator
+            FROM labels l JOIN comparisons c ON c.id = l.comparison_id
+            JOIN annotators an ON an.id = l.annotator_id
+            JOIN prompts p ON p.id = c.prompt_id
+            JOIN responses ra ON ra.id = c.response_a_id
+            JOIN responses rb ON rb.id = c.response_b_id
+            WHERE l.choice IN ('a', 'b', 'tie') {where}
+            ORDER BY c.id, an.name""", params).fetchall()
+    pairs = []
+    for r in rows:
+        a = (r["a_id"], row_to_text(r["at"], r["am"]))
+        b = (r["b_id"], row_to_text(r["bt"], r["bm"]))
+        chosen, rejected = (b, a) if r["choice"] == "b" else (a, b)
+        pairs.append(TrainingPair(
+            comparison_id=r["id"], prompt_id=r["prompt_id"], prompt=row_to_text(r["pt"], r["pm"]),
+            chosen_id=chosen[0], chosen=chosen[1], rejected_id=rejected[0], rejected=rejected[1],
+            target=0.5 if r["choice"] == "tie" else 1.0,
+            margin=much_better_margin if r["strength"] == 2 else 0.0, annotator=r["annotator"]))
+    return pairs
+
+
+def split_by_prompt(pairs: list[TrainingPair], val_fraction: float = 0.1,
+                    seed: int = 0) -> tuple[list[TrainingPair], list[TrainingPair]]:
+    """Train/validation split where no prompt is in both (a hash of prompt text and seed)."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+    def in_val(pair: TrainingPair) -> bool:
+        digest = hashlib.blake2b(f"{seed}|{pair.prompt.text}".encode("utf-8", "surrogatepass"),
+                                 digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < val_fraction
+
+    train = [p for p in pairs if not in_val(p)]
+    val = [p for p in pairs if in_val(p)]
+    return train, val
+
+
+def pairs_from_file(path) -> list[TrainingPair]:
+    """Labeled pairs of a preference file (any format `import` reads), for held-out testing."""
+    from ..formats import iter_records
+    from ..records import PairRecord
+
+    pairs = []
+    for record in iter_records(path):
+        if not isinstance(record, PairRecord) or record.choice not in ("a", "b", "tie"):
+            continue
+        chosen, rejected = ((record.response_b, record.response_a) if record.choice == "b"
+                            else (record.response_a, record.response_b))
+        pairs.append(TrainingPair(comparison_id=-record.line, prompt_id=-record.line, prompt=record.prompt,
+                                  chosen_id=-2 * record.line, chosen=chosen,
+                                  rejected_id=-2 * record.line - 1, rejected=rejected,
+                                  target=0.5 if record.choice == "tie" else 1.0,
+                                  annotator=record.annotator or "file"))
+    return pairs

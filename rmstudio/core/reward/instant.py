@@ -1,0 +1,132 @@
+"""The instant reward model: a linear (or small MLP) head on frozen, cached backbone features.
+
+With a linear head, Bradley-Terry is logistic regression on feature differences, so training is
+a few L-BFGS steps on a (pairs x features) matrix: about a second, which is what lets it retrain
+itself in the background as labels arrive. The L2 strength is picked on the validation split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from .losses import bradley_terry_loss, pair_metrics
+
+
+@dataclass
+class InstantConfig:
+    head: str = "linear"
+    """'linear' (logistic regression on feature differences) or 'mlp' (one hidden layer)."""
+
+    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+    """L2 strengths tried; the best on the validation split wins (the first when there is none)."""
+
+    hidden: int = 64
+    """Hidden units of the MLP head."""
+
+    max_iter: int = 200
+    """L-BFGS iterations per fit."""
+
+    center_coefficient: float = 0.0
+    """Reward centering: pulls the mean reward to zero (TRL's center_rewards_coefficient)."""
+
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.head not in ("linear", "mlp"):
+            raise ValueError(f"head must be 'linear' or 'mlp', got {self.head!r}")
+        if not self.l2_grid or any(v < 0 for v in self.l2_grid):
+            raise ValueError("l2_grid must hold one or more non-negative numbers")
+        if self.hidden < 1 or self.max_iter < 1:
+            raise ValueError("hidden and max_iter must be at least 1")
+
+
+class InstantHead(torch.nn.Module):
+    """reward(features) = head((features - mean) / std) * scale + shift, normalised on train."""
+
+    def __init__(self, dim: int, head: str = "linear", hidden: int = 64):
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(dim))
+        self.register_buffer("feature_std", torch.ones(dim))
+        self.register_buffer("reward_mean", torch.zeros(()))
+        self.register_buffer("reward_std", torch.ones(()))
+        if head == "linear":
+            self.net = torch.nn.Linear(dim, 1, bias=False)
+        else:
+            self.net = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.GELU(),
+                                           torch.nn.Linear(hidden, 1, bias=False))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net((features - self.feature_mean) / self.feature_std).squeeze(-1)
+
+
+@dataclass
+class InstantResult:
+    head: InstantHead
+    l2: float
+    train_metrics: dict
+    val_metrics: dict
+    tried: list = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+
+def _fit(x_c, x_r, target, margin, dim, config, l2) -> InstantHead:
+    torch.manual_seed(config.seed)
+    head = InstantHead(dim, config.head, config.hidden)
+    params = list(head.net.parameters())
+    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=config.max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        r_c, r_r = head.net(x_c).squeeze(-1), head.net(x_r).squeeze(-1)
+        loss = bradley_terry_loss(r_c, r_r, target, margin, config.center_coefficient)
+        loss = loss + l2 * sum((p ** 2).sum() for p in params if p.ndim > 1)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return head
+
+
+def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None = None) -> InstantResult:
+    """``train``/``val`` = (chosen features, rejected features, target, margin) as numpy arrays."""
+    config = config or InstantConfig()
+    x_c, x_r, target, margin = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in train)
+    if len(x_c) == 0:
+        raise ValueError("no labeled pairs to train on: label some pairs (a, b or tie) first")
+    dim = x_c.shape[1]
+    stacked = torch.cat([x_c, x_r])
+    mean, std = stacked.mean(0), stacked.std(0).clamp(min=1e-6)
+    norm = lambda x: (x - mean) / std
+    x_cn, x_rn = norm(x_c), norm(x_r)
+    if val is not None and len(val[0]):
+        v_c, v_r, v_t, v_m = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in val)
+        v_cn, v_rn = norm(v_c), norm(v_r)
+    else:
+        v_cn = None
+    tried, best = [], None
+    for l2 in (config.l2_grid if v_cn is not None else config.l2_grid[len(config.l2_grid) // 2:][:1]):
+        head = _fit(x_cn, x_rn, target, margin, dim, config, l2)
+        with torch.no_grad():
+            score = (bradley_terry_loss(head.net(v_cn).squeeze(-1), head.net(v_rn).squeeze(-1), v_t, v_m).item()
+                     if v_cn is not None else 0.0)
+        tried.append({"l2": l2, "val_loss": score})
+        if best is None or score < best[0]:
+            best = (score, l2, head)
+    _, l2, head = best
+    head.feature_mean.copy_(mean)
+    head.feature_std.copy_(std)
+    with torch.no_grad():
+        r_c, r_r = head(x_c), head(x_r)
+        rewards = torch.cat([r_c, r_r])
+        head.reward_mean.copy_(rewards.mean())
+        head.reward_std.copy_(rewards.std().clamp(min=1e-6))
+        train_metrics = {"loss": bradley_terry_loss(r_c, r_r, target, margin).item(),
+                         **pair_metrics(r_c, r_r, target)}
+        val_metrics = {}
+        if v_cn is not None:
+            vc, vr = head(v_c), head(v_r)
+            val_metrics = {"loss": bradley_terry_loss(vc, vr, v_t, v_m).item(), **pair_metrics(vc, vr, v_t)}
+    return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))

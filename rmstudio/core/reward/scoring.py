@@ -1,0 +1,83 @@
+"""Load any reward model rmstudio makes and score with it.
+
+An instant model folder holds ``rmstudio_reward.json``; a fine-tuned one is a plain Hugging Face
+sequence-classification folder (``config.json``), scored on ``prompt + response`` text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RmstudioError
+from ..progress import NullSink, ProgressSink
+from ..records import Text
+from .data import TrainingPair
+from .instant_model import CONFIG_FILE, InstantRewardModel
+
+
+class RewardModelError(RmstudioError):
+    pass
+
+
+class RewardScorer:
+    def __init__(self, folder: Path, instant: InstantRewardModel | None = None, hf=None):
+        self.folder = folder
+        self.instant = instant
+        self.hf = hf  # (model, tokenizer, max_length)
+
+    def score(self, prompt: Text, responses: Sequence[Text]) -> np.ndarray:
+        if self.instant is not None:
+            return self.instant.score(prompt, responses)
+        from .finetune import score_texts
+
+        model, tokenizer, max_length = self.hf
+        return score_texts(model, tokenizer, [prompt.text] * len(responses), [r.text for r in responses],
+                           max_length)
+
+    def score_pairs(self, pairs: Sequence[TrainingPair], sink: ProgressSink | None = None,
+                    batch_pairs: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        sink = sink or NullSink()
+        if self.instant is not None:
+            features = self.instant.extractor.extract([(p.prompt, [p.chosen, p.rejected]) for p in pairs], sink)
+            features = features.astype("<f2").astype(np.float32)
+            import torch
+
+            with torch.no_grad():
+                rewards = self.instant.head(torch.as_tensor(features)).numpy()
+            return rewards[0::2], rewards[1::2]
+        chosen, rejected = [], []
+        for start in range(0, len(pairs), batch_pairs):
+            for p in pairs[start:start + batch_pairs]:
+                r = self.score(p.prompt, [p.chosen, p.rejected])
+                chosen.append(r[0])
+                rejected.append(r[1])
+            sink.log(min(start + batch_pairs, len(pairs)), {"total": len(pairs)})
+        return np.array(chosen), np.array(rejected)
+
+
+def load_reward_model(folder: str | Path, device: str | None = None) -> RewardScorer:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RewardModelError(f"{folder} is not a folder holding a reward model")
+    if (folder / CONFIG_FILE).is_file():
+        return RewardScorer(folder, instant=InstantRewardModel.load(folder, device=device))
+    if (folder / "config.json").is_file():
+        import json
+
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from ..models import pick_device
+
+        config = json.loads((folder / "config.json").read_text())
+        if config.get("num_labels", len(config.get("id2label", {}) or [0])) != 1:
+            raise RewardModelError(f"{folder} is a classifier with several labels, not a reward model")
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        model.to(pick_device(device)).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        max_length = (config.get("rmstudio") or {}).get("max_length", 1024)
+        return RewardScorer(folder, hf=(model, tokenizer, max_length))
+    raise RewardModelError(f"{folder} holds neither an rmstudio instant model ({CONFIG_FILE}) "
+                           "nor a Hugging Face model (config.json)")

@@ -1,0 +1,180 @@
+"""Train a reward model on a project's labels: one entry point for every method.
+
+    train_reward_model(project_path, RewardTrainConfig(method="instant"), sink=...)
+
+Takes an immutable snapshot of the labels at start, splits it by prompt, trains, evaluates on
+the validation split, writes the model next to the project (``<project>.runs/run-N/model``) and
+remembers the run (config, every logged metric, status, artifacts) in the project. Opens its own
+connection, so it runs the same in a GUI worker thread, the CLI and a child process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..progress import NullSink, ProgressSink
+from ..project import Project
+from ..runs import add_artifact, finish_run, log_metrics, start_run
+from .data import TrainingPair, snapshot_pairs, split_by_prompt
+from .evaluate import evaluate_pairs
+from .features import FeatureSpec
+from .instant import InstantConfig
+
+METHODS = ("instant", "lora", "full")
+
+
+@dataclass
+class RewardTrainConfig:
+    method: str = "instant"
+    """'instant' (a head on frozen cached features, seconds), 'lora' or 'full' (fine-tunes)."""
+
+    base: str = "embedded"
+    """The backbone: 'embedded' (SmolLM2-135M-Instruct), a model folder, a .gguf file or a hub id."""
+
+    val_fraction: float = 0.1
+    """Share of prompts held out for validation (no prompt is in both splits)."""
+
+    seed: int = 0
+    """Fixes the split and the training randomness."""
+
+    annotators: list[str] | None = None
+    """Train only on these annotators' labels (None: everyone's)."""
+
+    much_better_margin: float = 1.0
+    """The margin a "much better" label asks for between the two rewards."""
+
+    device: str | None = None
+    """'cpu', 'cuda', 'mps' or None for the best available."""
+
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    instant: InstantConfig = field(default_factory=InstantConfig)
+    finetune: dict = field(default_factory=dict)
+    """Settings for LoRA/full (see rmstudio.core.reward.finetune.FinetuneConfig)."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be at least 0 and below 1, got {self.val_fraction}")
+        if self.much_better_margin < 0:
+            raise ValueError("much_better_margin must not be negative")
+
+
+def runs_dir(project_path: str | Path) -> Path:
+    path = Path(project_path)
+    return path.with_name(path.stem + ".runs")
+
+
+def split_preview(project: Project, config: RewardTrainConfig) -> dict:
+    """What training would use, shown before it starts."""
+    pairs = snapshot_pairs(project, config.annotators, config.much_better_margin)
+    train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
+    return {"pairs": len(pairs), "train": len(train), "val": len(val),
+            "ties": sum(p.target == 0.5 for p in pairs),
+            "prompts_train": len({p.prompt_id for p in train}), "prompts_val": len({p.prompt_id for p in val})}
+
+
+class _RunSink:
+    """Forwards progress to the caller and writes every metric into the run."""
+
+    def __init__(self, project: Project, run_id: int, sink: ProgressSink):
+        self.project, self.run_id, self.sink = project, run_id, sink
+        self.step = 0
+
+    def log(self, step: int, metrics: dict) -> None:
+        self.step = max(self.step, step)
+        self.sink.log(step, metrics)
+        numeric = {k: v for k, v in metrics.items() if "/" in k}
+        if numeric:
+            log_metrics(self.project, self.run_id, step, numeric)
+
+    def should_stop(self) -> bool:
+        return self.sink.should_stop()
+
+
+def train_reward_model(project_path: str | Path, config: RewardTrainConfig | None = None,
+                       sink: ProgressSink | None = None) -> dict:
+    config = config or RewardTrainConfig()
+    sink = sink or NullSink()
+    with Project.open(project_path) as project:
+        pairs = snapshot_pairs(project, config.annotators, config.much_better_margin)
+        if not pairs:
+            from ..errors import RmstudioError
+
+            raise RmstudioError("there are no labeled pairs to train on: label some pairs first "
+                                "(a, b or tie; both-bad and skips do not train)")
+        train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
+        run_id = start_run(project, "reward", f"{config.method} on {config.base}", asdict(config))
+        out_dir = runs_dir(project_path) / f"run-{run_id}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_sink = _RunSink(project, run_id, sink)
+        run_sink.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val)})
+        started = time.perf_counter()
+        try:
+            if config.method == "instant":
+                result = _train_instant(project, config, train, val, out_dir, run_sink)
+            else:
+                result = _train_finetune(config, train, val, out_dir, run_sink)
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+            finish_run(project, run_id, status, f"{exc}\n{traceback.format_exc()}")
+            raise
+        result["seconds"] = time.perf_counter() - started
+        result["run_id"] = run_id
+        (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
+        add_artifact(project, run_id, "model", result["model_dir"], {"method": config.method})
+        add_artifact(project, run_id, "evaluation", str(out_dir / "result.json"))
+        finish_run(project, run_id, result["status"])
+        return result
+
+
+def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> tuple:
+    return (np.stack([vectors[p.chosen_id] for p in pairs]), np.stack([vectors[p.rejected_id] for p in pairs]),
+            np.array([p.target for p in pairs], dtype=np.float32),
+            np.array([p.margin for p in pairs], dtype=np.float32))
+
+
+def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
+    import torch
+
+    from .instant import train_instant
+    from .instant_model import InstantRewardModel, response_features
+
+    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
+    vectors = response_features(project, model, train + val, sink)
+    if sink.should_stop():
+        return {"status": "cancelled", "model_dir": "", "method": "instant"}
+    sink.log(1, {"stage": "fit"})
+    fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
+                           config.instant)
+    model.head = fitted.head
+    metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
+    metrics.update({f"val/{k}": v for k, v in fitted.val_metrics.items()})
+    sink.log(1, metrics)
+    evaluation = {}
+    if val:
+        with torch.no_grad():
+            x_c, x_r, _, _ = _pair_arrays(val, vectors)
+            r_c = fitted.head(torch.as_tensor(x_c)).numpy()
+            r_r = fitted.head(torch.as_tensor(x_r)).numpy()
+        evaluation = evaluate_pairs(val, r_c, r_r)
+    model_dir = out_dir / "model"
+    model.save(model_dir, metrics={**metrics, "l2": fitted.l2}, evaluation=evaluation)
+    return {"status": "finished", "method": "instant", "model_dir": str(model_dir), "metrics": metrics,
+            "l2": fitted.l2, "l2_tried": fitted.tried, "evaluation": evaluation,
+            "train_pairs": len(train), "val_pairs": len(val)}
+
+
+def _train_finetune(config, train, val, out_dir: Path, sink) -> dict:
+    from .finetune import FinetuneConfig, train_finetune
+
+    ft_config = FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **config.finetune)
+    result = train_finetune(config.base, train, val, ft_config, out_dir, sink)
+    result["method"] = config.method
+    return result
