@@ -51,7 +51,7 @@ def generate_pairs(
         run_config = {"model": source.display_name, "model_b": source_b.display_name if source_b else None,
                       "device": device, "prompts": len(prompts), **asdict(config)}
         run_id = start_run(project, "generate", f"generate with {source.display_name}", run_config)
-        added = {"comparisons": 0, "prompts": 0}
+        added = {"comparisons": 0}  # "prompts" in the result is how many were asked for
         settings = asdict(config)
 
         def commit(prompt_id: int, texts: list[str]) -> None:
@@ -66,7 +66,6 @@ def generate_pairs(
                 unique = list(dict.fromkeys(responses))
                 for a, b in itertools.combinations(unique, 2):
                     added["comparisons"] += writer.comparison(prompt_id, prompt_hash, a, b)[1]
-            added["prompts"] += 1
 
         class RunSink:
             def log(self, step, metrics):
@@ -76,12 +75,20 @@ def generate_pairs(
             def should_stop(self):
                 return sink.should_stop()
 
+        class LoadSink:
+            # Model preparation reports {"stage", "stages"}; no prompt is done yet, so step stays 0.
+            def log(self, step, metrics):
+                sink.log(0, metrics)
+
+            def should_stop(self):
+                return sink.should_stop()
+
         try:
-            model_a, tok_a = load_causal_lm(source, device=device)
+            model_a, tok_a = load_causal_lm(source, device=device, sink=LoadSink())
             if source_b is None:
                 done = generate_responses(model_a, tok_a, prompts, config, RunSink(), commit)
             else:
-                model_2, tok_2 = load_causal_lm(source_b, device=device)
+                model_2, tok_2 = load_causal_lm(source_b, device=device, sink=LoadSink())
                 done = generate_with_two_models(model_a, tok_a, model_2, tok_2, prompts, config,
                                                 RunSink(), commit)
         except BaseException as exc:

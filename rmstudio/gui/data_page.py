@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 from ..core.exporter import export_project
 from ..core.importer import import_files
 from ..core.project import Project
+from .generate_dialog import GenerateDialog
 from .pages import heading, paragraph
 from .worker import start_job
 
@@ -31,6 +32,10 @@ class DataPage(QWidget):
         super().__init__()
         self.project: Project | None = None
         self._job = None
+        # Set by the main window from Settings > Compute device; the generate dialog preselects it.
+        self.device_preference = "auto"
+        self.available_devices: set[str] | None = None
+        self.generate_dialog: GenerateDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 32, 32, 32)
         layout.addWidget(heading("Data"))
@@ -54,7 +59,12 @@ class DataPage(QWidget):
         self.import_button.clicked.connect(self._on_import_clicked)
         self.export_button = QPushButton("Export for TRL…")
         self.export_button.clicked.connect(self._on_export_clicked)
+        self.generate_button = QPushButton("Generate pairs…")
+        self.generate_button.setToolTip("Sample responses for the prompts with a local model; "
+                                        "the pairs go to the label queue.")
+        self.generate_button.clicked.connect(self.open_generate_dialog)
         buttons.addWidget(self.import_button)
+        buttons.addWidget(self.generate_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -67,6 +77,7 @@ class DataPage(QWidget):
         layout.addStretch(1)
 
     def set_project(self, project: Project | None) -> None:
+        self.close_generate_dialog()  # it reads the project it was opened for
         self.project = project
         self.refresh()
 
@@ -77,6 +88,8 @@ class DataPage(QWidget):
         self.empty_hint.setVisible(counts.get("comparisons", 0) == 0 and counts.get("prompts", 0) == 0)
         busy = self._job is not None
         self.import_button.setEnabled(self.project is not None and not busy)
+        has_prompts = counts.get("prompts", 0) > 0
+        self.generate_button.setEnabled(self.project is not None and not busy and has_prompts)
         self.export_button.setEnabled(self.project is not None and not busy and counts.get("labels", 0) > 0)
 
     def import_paths(self, paths: list[str]) -> None:
@@ -92,6 +105,35 @@ class DataPage(QWidget):
         self._job = start_job(self, job, self._on_import_finished, self._on_import_failed,
                               lambda step, _m: self.status.setText(f"Importing… {step:,} records"))
         self.refresh()
+
+    def open_generate_dialog(self) -> GenerateDialog:
+        if self.generate_dialog is not None and self.generate_dialog.is_running():
+            self.generate_dialog.show()
+            self.generate_dialog.raise_()
+            return self.generate_dialog
+        dialog = GenerateDialog(self.project, device=self.device_preference,
+                                available=self.available_devices, parent=self)
+        dialog.sig_generated.connect(self._on_generated)
+        dialog.finished.connect(self._on_generate_dialog_closed)
+        self.generate_dialog = dialog
+        dialog.show()  # modeless: labeling can go on while pairs are generated
+        return dialog
+
+    def _on_generate_dialog_closed(self, _code: int = 0) -> None:
+        if self.generate_dialog is not None:
+            self.generate_dialog.deleteLater()
+            self.generate_dialog = None
+
+    def close_generate_dialog(self) -> None:
+        """Stop a running generation (finished prompts are kept) and close the dialog."""
+        if self.generate_dialog is not None:
+            self.generate_dialog.shutdown()
+            self.generate_dialog.close()
+            self._on_generate_dialog_closed()
+
+    def _on_generated(self, _result) -> None:
+        self.refresh()
+        self.sig_project_changed.emit()
 
     def _on_import_clicked(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import preference data", "", IMPORT_FILTER)

@@ -6,10 +6,11 @@ import getpass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
-    QMainWindow, QMessageBox, QPushButton, QStackedWidget, QToolBar, QVBoxLayout, QWidget,
+    QMainWindow, QMenu, QMessageBox, QPushButton, QStackedWidget, QToolBar, QToolButton, QVBoxLayout,
+    QWidget,
 )
 
 from ..core.demo import HH_WARNING, demo_project_path
@@ -25,6 +26,8 @@ from .worker import start_job
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
 MAX_RECENT = 8
 DEVICE_DETECTION_DELAY_MS = 3000  # torch takes seconds to import: not while the window opens
+DEVICE_CHOICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
+                  ("mps", "MPS (Apple GPU)")]
 WORKSPACES = [
     ("Data", None),
     ("Label", None),
@@ -123,10 +126,15 @@ class MainWindow(QMainWindow):
         self.status_project = QLabel("No project open")
         self.status_annotator = QLabel(f"Annotator: {self.annotator}")
         self._build_annotator_bar()
-        self.status_device = QLabel("Device: …")
+        self.status_device = QToolButton()
+        self.status_device.setText("Device: …")
+        self.status_device.setAutoRaise(True)
+        self.status_device.setPopupMode(QToolButton.InstantPopup)
+        self.status_device.setToolTip("The compute device for generation; click to choose another.")
         for widget in (self.status_project, self.status_annotator, self.status_device):
             self.statusBar().addPermanentWidget(widget)
         self._build_menu()
+        self._build_device_menu()
         self.welcome.show_recent(self.recent_projects())
         self._device_job = None
         QTimer.singleShot(DEVICE_DETECTION_DELAY_MS, self._detect_device)
@@ -147,6 +155,60 @@ class MainWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             menu.addAction(action)
+
+    def _build_device_menu(self) -> None:
+        """Settings > Compute device (also the status-bar device button): stored as 'device'."""
+        self.device_detected: str | None = None  # what Auto means here, once torch has looked
+        self.devices_available: set[str] | None = None
+        self.device_menu = QMenu("Compute &device", self)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.device_actions: dict[str, QAction] = {}
+        chosen = str(self.settings.value("device", "auto") or "auto").lower()
+        for key, text in DEVICE_CHOICES:
+            action = QAction(text, self, checkable=True)
+            action.setChecked(key == chosen)
+            action.triggered.connect(lambda _checked=False, key=key: self.set_device_preference(key))
+            group.addAction(action)
+            self.device_menu.addAction(action)
+            self.device_actions[key] = action
+        self.menuBar().addMenu("&Settings").addMenu(self.device_menu)
+        self.status_device.setMenu(self.device_menu)
+        self.data_page.device_preference = chosen if chosen in self.device_actions else "auto"
+
+    def device_preference(self) -> str:
+        """The chosen device ('auto', 'cpu', 'cuda', 'mps'), or 'auto' where it is not available."""
+        chosen = str(self.settings.value("device", "auto") or "auto").lower()
+        if chosen not in self.device_actions:
+            return "auto"
+        if self.devices_available is not None and chosen != "auto" and chosen not in self.devices_available:
+            return "auto"
+        return chosen
+
+    def set_device_preference(self, key: str) -> None:
+        self.settings.setValue("device", key)
+        self.device_actions[key].setChecked(True)
+        self.data_page.device_preference = self.device_preference()
+        self._show_device()
+
+    def _show_device(self) -> None:
+        chosen = str(self.settings.value("device", "auto") or "auto").lower()
+        effective = self.device_preference()
+        if effective == "auto":
+            found = self.device_detected or "…"
+            note = " (chosen one not available)" if chosen not in ("auto", effective) else ""
+            self.status_device.setText(f"Device: {found}{note}")
+        else:
+            self.status_device.setText(f"Device: {dict(DEVICE_CHOICES)[effective]} (set in Settings)")
+
+    def _on_device_detected(self, found: dict) -> None:
+        self.device_detected = found["name"]
+        self.devices_available = set(found["available"])
+        for key, action in self.device_actions.items():
+            action.setEnabled(key == "auto" or key in self.devices_available)
+        self.data_page.device_preference = self.device_preference()
+        self.data_page.available_devices = set(self.devices_available)
+        self._show_device()
 
     def _build_annotator_bar(self) -> None:
         """Who is labeling: every label carries this name. Pick one or type a new one."""
@@ -294,14 +356,20 @@ class MainWindow(QMainWindow):
         def job(_sink):
             import torch
 
-            if torch.cuda.is_available():
-                return f"CUDA ({torch.cuda.get_device_name(0)})"
+            available = ["cpu"]
+            name = "CPU"
             if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-                return "Apple MPS"
-            return "CPU"
+                available.append("mps")
+                name = "Apple MPS"
+            if torch.cuda.is_available():
+                available.append("cuda")
+                name = f"CUDA ({torch.cuda.get_device_name(0)})"
+            return {"name": name, "available": available}
 
-        self._device_job = start_job(self, job, lambda name: self.status_device.setText(f"Device: {name}"),
-                                     lambda msg, _d: self.status_device.setText("Device: CPU (torch unavailable)"))
+        self._device_job = start_job(
+            self, job, self._on_device_detected,
+            lambda _msg, _d: self._on_device_detected({"name": "CPU (torch unavailable)",
+                                                       "available": ["cpu"]}))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if self._device_job is not None:

@@ -19,7 +19,7 @@ MARGIN_BUCKETS = (0.0, 0.5, 1.0, 2.0, math.inf)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + e^-x), without overflow
 
 
 def evaluate_pairs(pairs: list[TrainingPair], r_chosen: np.ndarray, r_rejected: np.ndarray,
