@@ -95,6 +95,11 @@ def next_for_annotator(project: Project, annotator: str, order: str = "import",
     the ones one other annotator labeled mixed in (so agreement can be measured)."""
     if order not in QUEUE_ORDERS:
         raise ProjectError(f"unknown queue order {order!r}; use 'import' or 'random'")
+    from .relabel import next_for_review
+
+    review = next_for_review(project, annotator)  # pairs sent back for a second look come first
+    if review is not None:
+        return review
     if overlap_share > 0:
         annotator_id = _annotator_row_id(project, annotator)
         if _overlap_due(project, annotator_id, overlap_share):

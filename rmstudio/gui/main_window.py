@@ -21,6 +21,8 @@ from .data_page import DataPage
 from .label_page import LabelPage
 from .pages import ComingPage, heading, paragraph
 from .ranking_page import RankingPage
+from .runs_page import RunsPage
+from .train_page import TrainPage
 from .worker import start_job
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
@@ -33,10 +35,10 @@ WORKSPACES = [
     ("Label", None),
     ("Rank", None),
     ("Browse", None),
-    ("Train", "Train a reward model (instant head, LoRA or full) with live curves."),
+    ("Train", None),
     ("Score", "Type a response and see its reward at once; rank candidates; see why."),
     ("Optimize", "Improve a policy against the reward model (GRPO/RLOO or DPO)."),
-    ("Runs", "Every training run with its config, curves and files, side by side."),
+    ("Runs", None),
 ]
 
 
@@ -99,14 +101,18 @@ class MainWindow(QMainWindow):
         self.label_page = LabelPage()
         self.ranking_page = RankingPage()
         self.browse_page = BrowsePage()
-        self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page]
-        for page in self.project_pages:
-            self.pages.addWidget(page)
+        self.train_page = TrainPage()
+        self.runs_page = RunsPage()
+        self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page,
+                              self.train_page, self.runs_page]
+        built = {"Data": self.data_page, "Label": self.label_page, "Rank": self.ranking_page,
+                 "Browse": self.browse_page, "Train": self.train_page, "Runs": self.runs_page}
         for title, what in WORKSPACES:
             self.nav.addItem(title)
-            if what:
-                self.pages.addWidget(ComingPage(title, what))
+            self.pages.addWidget(built[title] if what is None else ComingPage(title, what))
         self.label_page.sig_labeled.connect(self.data_page.refresh)
+        self.label_page.sig_labeled.connect(self.train_page.labels_changed)
+        self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
         self.data_page.sig_project_changed.connect(self._on_project_data_changed)
         self.ranking_page.sig_ranking_saved.connect(lambda _pid: self.browse_page.refresh())
         self.browse_page.sig_open_comparison.connect(self._on_open_comparison)
@@ -311,7 +317,9 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
     def close_project(self) -> None:
-        # Pages first: the label writer thread finishes its queued writes before the close.
+        # Pages first: the label writer thread finishes its queued writes and a running
+        # training job stops before the connection closes.
+        self.train_page.shutdown()
         for page in self.project_pages:
             page.set_project(None)
         if self.project is not None:

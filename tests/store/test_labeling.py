@@ -151,3 +151,25 @@ def test_progress_counts_and_rate(project):
     assert p["eta_seconds"] == pytest.approx(13 / 12 * 3600)
     empty = progress(project, "nobody", now=now)
     assert empty["mine"] == 0 and empty["rate_per_hour"] == 0 and empty["eta_seconds"] is None
+
+
+def test_pairs_sent_back_for_review_come_first_until_relabeled(project):
+    from rmstudio.core.labeling import next_for_annotator
+    from rmstudio.core.relabel import send_to_relabel
+    from rmstudio.core.writer import ProjectWriter
+    from rmstudio.core.records import Text
+
+    writer = ProjectWriter(project)
+    with project.write():
+        ids = []
+        for i in range(3):
+            pid, ph, _ = writer.prompt(Text(f"p{i}"))
+            a = writer.response(pid, Text("x"), "t")[:2]
+            b = writer.response(pid, Text("y"), "t")[:2]
+            ids.append(writer.comparison(pid, ph, a, b)[0])
+    project.set_label(ids[2], "ann", "a")
+    assert next_for_annotator(project, "ann") == ids[0]
+    send_to_relabel(project, [ids[2]])
+    assert next_for_annotator(project, "ann") == ids[2]
+    project.set_label(ids[2], "ann", "b")
+    assert next_for_annotator(project, "ann") == ids[0]

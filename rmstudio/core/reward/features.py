@@ -65,6 +65,11 @@ class FeatureExtractor:
         self.key = spec.key(name)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.end_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else self.pad_id
+        # transformers renamed past_key_values to cache (5.2x); speak whichever this one knows.
+        import inspect
+
+        params = inspect.signature(self.decoder.forward).parameters
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
         hidden = model.config.get_text_config().hidden_size
         self.dim = hidden * len(spec.layers) * len(spec.pooling)
         self.device = next(model.parameters()).device
@@ -118,8 +123,8 @@ class FeatureExtractor:
             ids[i, width - len(p):] = torch.tensor(p)
             mask[i, width - len(p):] = 1
         positions = (mask.cumsum(1) - 1).clamp(min=0)
-        cache = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             use_cache=True).past_key_values
+        prompt_out = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = getattr(prompt_out, self.cache_arg)
         cache.batch_select_indices(owner)  # each response gets its prompt's keys/values
 
         # 2) responses, right-padded, attending to their prompt through the cache
@@ -132,8 +137,8 @@ class FeatureExtractor:
         prompt_mask = mask[owner]
         rpos = prompt_mask.sum(1, keepdim=True) + torch.arange(width_r, device=self.device)[None]
         hidden = self.decoder(input_ids=rids, attention_mask=torch.cat([prompt_mask, rmask], 1),
-                              position_ids=rpos, past_key_values=cache,
-                              output_hidden_states=True).hidden_states
+                              position_ids=rpos, output_hidden_states=True,
+                              **{self.cache_arg: cache}).hidden_states
         weights = rmask.unsqueeze(-1).float()
         last = rmask.sum(1) - 1
         parts = []

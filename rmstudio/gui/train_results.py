@@ -1,0 +1,233 @@
+"""The results of one reward-model run, read honestly: accuracy next to its baselines,
+calibration, where it fails, and the confident mistakes to send back for another look."""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from .plots import SPLIT_COLORS, make_plot
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _bucket(bucket: dict) -> str:
+    low, high = bucket["low"], bucket["high"]
+    return f"≥ {low:g}" if high is None else f"{low:g} – {high:g}"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+class ResultsPanel(QWidget):
+    sig_relabel_requested = Signal(list)  # comparison ids to send back to the label queue
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.headline = QLabel("")
+        self.headline.setObjectName("results_headline")
+        self.headline.setTextFormat(Qt.RichText)
+        self.headline.setWordWrap(True)
+        self.headline.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout.addWidget(self.headline)
+
+        plots = QGridLayout()
+        self.hist_plot = make_plot(self, "Rewards on validation", "reward", "pairs")
+        self.reliability_plot = make_plot(self, "Reliability", "confidence",
+                                          "accuracy", legend=False)
+        self.reliability_plot.setXRange(0.5, 1.0)
+        self.reliability_plot.setYRange(0.0, 1.0)
+        self.margin_plot = make_plot(self, "Accuracy by |r_c − r_r|", "", "accuracy",
+                                     legend=False)
+        for col, plot in enumerate((self.hist_plot, self.reliability_plot, self.margin_plot)):
+            plots.addWidget(plot, 0, col)
+        layout.addLayout(plots, 1)
+
+        bottom = QHBoxLayout()
+        self.details = QLabel("")
+        self.details.setObjectName("results_details")
+        self.details.setTextFormat(Qt.RichText)
+        self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.details.setWordWrap(True)
+        self.details.setMinimumWidth(220)
+        bottom.addWidget(self.details, 1)
+
+        mistakes_box = QVBoxLayout()
+        mistakes_box.addWidget(QLabel("<b>Confident mistakes</b> (the model disagrees with the label "
+                                      "most strongly; often a label slip)"))
+        self.mistakes = QTableWidget(0, 4)
+        self.mistakes.setHorizontalHeaderLabels(["Pair", "Annotator", "P(chosen)", "r chosen − r rejected"])
+        self.mistakes.verticalHeader().hide()
+        self.mistakes.verticalHeader().setDefaultSectionSize(22)
+        self.mistakes.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.mistakes.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.mistakes.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        mistakes_box.addWidget(self.mistakes, 1)
+        row = QHBoxLayout()
+        self.relabel_button = QPushButton("Send back to the label queue")
+        self.relabel_button.setToolTip("Marks the selected pairs (all listed when none is selected) for "
+                                       "review: the label queue shows them first. Labels are kept.")
+        self.relabel_button.clicked.connect(self._on_relabel_clicked)
+        self.relabel_status = QLabel("")
+        row.addWidget(self.relabel_button)
+        row.addWidget(self.relabel_status, 1)
+        mistakes_box.addLayout(row)
+        bottom.addLayout(mistakes_box, 2)
+        layout.addLayout(bottom, 1)
+        self.clear()
+
+    # -- public --------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.result: dict = {}
+        self.headline.setText("<i>No results yet: start a run. Results are measured on the validation "
+                              "split, which training never sees.</i>")
+        self.details.setText("")
+        for plot in (self.hist_plot, self.reliability_plot, self.margin_plot):
+            plot.clear()
+        self.mistakes.setRowCount(0)
+        self.relabel_button.setEnabled(False)
+        self.relabel_status.setText("")
+
+    def show_result(self, result: dict) -> None:
+        self.clear()
+        self.result = result
+        evaluation = result.get("evaluation") or {}
+        metrics = result.get("metrics") or {
+            **{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
+            **{f"val/{k}": v for k, v in (result.get("val") or {}).items()}}  # the fine-tune's shape
+        run = f"Run #{result.get('run_id', '?')} ({result.get('method', '')})"
+        seconds = result.get("seconds")
+        took = f" in {seconds:.1f} s" if seconds is not None else ""
+        if result.get("status") == "cancelled":
+            self.headline.setText(f"<b>{run} was cancelled{took}.</b> Features computed so far are cached, "
+                                  "so starting again goes on from there.")
+            return
+        if not evaluation and metrics.get("val/accuracy") is not None:
+            self.headline.setText(
+                f"<b>{run} {result.get('status', '')}{took}.</b><br>"
+                f"<span style='font-size:22px; font-weight:600'>Validation accuracy "
+                f"{_pct(metrics['val/accuracy'])}</span>&nbsp;&nbsp;vs random <b>50%</b> · validation loss "
+                f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}<br>"
+                "<i>This run reported no full evaluation (calibration, baselines, mistakes).</i>")
+            return
+        if not evaluation.get("pairs"):
+            self.headline.setText(f"<b>{run} {result.get('status', '')}{took}.</b> No validation "
+                                  "pairs with a preference, so there is nothing to measure: raise the "
+                                  "validation share or label more pairs.")
+            return
+        accuracy = evaluation["accuracy"]
+        longer = evaluation.get("baseline_longer")
+        beat = accuracy - max(0.5, longer or 0.0)
+        verdict = ("beats both baselines" if beat > 0.02 else
+                   "is no better than a baseline: more labels, or another method" if beat <= 0 else
+                   "barely beats a baseline")
+        self.headline.setText(
+            f"<b>{run} {result.get('status', '')}{took}</b> · {evaluation['pairs']} validation pairs<br>"
+            f"<span style='font-size:22px; font-weight:600'>Validation accuracy {_pct(accuracy)}</span>"
+            f"&nbsp;&nbsp;vs random <b>50%</b> and prefer-longer <b>{_pct(longer)}</b>: {verdict}.<br>"
+            f"ECE {_num(evaluation.get('ece'))} · reward–length correlation "
+            f"{_num(evaluation.get('reward_length_correlation'), 2)} · validation loss "
+            f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}")
+        self._plot_histograms(evaluation)
+        self._plot_reliability(evaluation.get("reliability") or [])
+        self._plot_margins(evaluation.get("accuracy_by_margin") or [])
+        self._show_details(evaluation, result)
+        self._show_mistakes(evaluation.get("confident_mistakes") or [])
+
+    def accuracy_text(self) -> str:
+        return self.headline.text()
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _plot_histograms(self, evaluation: dict) -> None:
+        chosen = np.asarray(evaluation.get("rewards_chosen") or [], dtype=float)
+        rejected = np.asarray(evaluation.get("rewards_rejected") or [], dtype=float)
+        if not len(chosen):
+            return
+        both = np.concatenate([chosen, rejected])
+        edges = np.histogram_bin_edges(both, bins=min(30, max(5, len(both) // 4)))
+        for name, values, key in (("chosen", chosen, "train"), ("rejected", rejected, "val")):
+            counts, _ = np.histogram(values, bins=edges)
+            colour = pg.mkColor(SPLIT_COLORS[key])
+            fill = pg.mkColor(colour)
+            fill.setAlpha(90)
+            self.hist_plot.plot(edges, counts, stepMode="center", fillLevel=0, brush=fill,
+                                pen=pg.mkPen(colour, width=1.5), name=name)
+
+    def _plot_reliability(self, bins: list[dict]) -> None:
+        diagonal = pg.mkPen("#888888", width=1, style=Qt.DashLine)
+        self.reliability_plot.plot([0.5, 1.0], [0.5, 1.0], pen=diagonal)
+        if not bins:
+            return
+        conf = [b["confidence"] for b in bins]
+        acc = [b["accuracy"] for b in bins]
+        sizes = [6 + 10 * np.sqrt(b["count"] / max(x["count"] for x in bins)) for b in bins]
+        self.reliability_plot.plot(conf, acc, pen=pg.mkPen(SPLIT_COLORS["val"], width=2), symbol="o",
+                                   symbolSize=sizes, symbolBrush=SPLIT_COLORS["val"], symbolPen=None)
+        self.reliability_plot.setXRange(0.48, 1.02, padding=0)
+        self.reliability_plot.setYRange(0.0, 1.05, padding=0)
+
+    def _plot_margins(self, buckets: list[dict]) -> None:
+        if not buckets:
+            return
+        x = np.arange(len(buckets))
+        acc = [b["accuracy"] for b in buckets]
+        self.margin_plot.addItem(pg.BarGraphItem(x=x, height=acc, width=0.6, brush=SPLIT_COLORS["train"]))
+        labels = [(i, _bucket(b)) for i, b in enumerate(buckets)]
+        self.margin_plot.getPlotItem().getAxis("bottom").setTicks([labels])
+        coin = pg.mkPen("#888888", style=Qt.DashLine)
+        self.margin_plot.plot([-0.5, len(buckets) - 0.5], [0.5, 0.5], pen=coin)
+        self.margin_plot.setYRange(0, 1.05)
+        self.margin_plot.setXRange(-0.6, len(buckets) - 0.4)
+
+    def _show_details(self, evaluation: dict, result: dict) -> None:
+        margin_rows = "".join(
+            f"<tr><td>{_bucket(b)}</td>"
+            f"<td align=right>&nbsp;{_pct(b['accuracy'])}</td><td align=right>&nbsp;{b['count']}</td></tr>"
+            for b in evaluation.get("accuracy_by_margin") or [])
+        annotator_rows = "".join(
+            f"<tr><td>{escape(name)}</td><td align=right>&nbsp;{_pct(a['accuracy'])}</td>"
+            f"<td align=right>&nbsp;{a['pairs']}</td></tr>"
+            for name, a in (evaluation.get("accuracy_per_annotator") or {}).items())
+        model_dir = result.get("model_dir") or "–"
+        self.details.setText(
+            "<b>Accuracy by margin</b><table>"
+            "<tr><td><i>|r_c − r_r|</i></td><td>&nbsp;<i>accuracy</i></td><td>&nbsp;<i>pairs</i></td></tr>"
+            f"{margin_rows}</table><br><b>Accuracy per annotator</b><table>{annotator_rows}</table>"
+            f"<br><b>Model</b><br><small>{escape(model_dir)}</small>")
+
+    def _show_mistakes(self, mistakes: list[dict]) -> None:
+        self.mistakes.setRowCount(len(mistakes))
+        for row, m in enumerate(mistakes):
+            values = [str(m["comparison_id"]), m.get("annotator", ""), f"{m['p_chosen']:.3f}",
+                      f"{m['r_chosen'] - m['r_rejected']:+.3f}"]
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if col == 0:
+                    item.setData(Qt.UserRole, int(m["comparison_id"]))
+                self.mistakes.setItem(row, col, item)
+        self.relabel_button.setEnabled(bool(mistakes))
+
+    def selected_mistakes(self) -> list[int]:
+        rows = sorted({index.row() for index in self.mistakes.selectionModel().selectedRows()})
+        if not rows:
+            rows = list(range(self.mistakes.rowCount()))
+        return [self.mistakes.item(r, 0).data(Qt.UserRole) for r in rows]
+
+    def _on_relabel_clicked(self) -> None:
+        ids = self.selected_mistakes()
+        if ids:
+            self.sig_relabel_requested.emit(ids)

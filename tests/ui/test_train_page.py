@@ -1,0 +1,226 @@
+"""The Train page with a tiny random backbone: runs, results, errors, preview, cancel, live curves."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from tiny_models import save_tiny_model
+from train_helpers import synthetic_project
+
+from rmstudio.core.project import Project
+from rmstudio.core.reward.train import RewardTrainConfig, split_preview
+from rmstudio.core.runs import list_runs
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def make_page(qtbot):
+    from rmstudio.gui.train_page import TrainPage
+
+    made = []
+
+    def make(path, base=None):
+        project = Project.open(path)
+        page = TrainPage()
+        qtbot.addWidget(page)
+        page.resize(1200, 800)
+        page.set_annotator("alice")
+        page.set_project(project)
+        if base is not None:
+            page.base_picker.set_source("hf_dir", str(base))
+        page.show()
+        made.append((page, project))
+        return page
+
+    yield make
+    for page, project in made:
+        page.shutdown()
+        page.set_project(None)
+        project.close()
+
+
+@pytest.fixture
+def captured_errors(monkeypatch):
+    """Replace the page's QMessageBox with a recorder (no window, nothing blocks)."""
+    from rmstudio.gui import train_page
+
+    shown = []
+
+    class FakeBox:
+        Critical = 3
+
+        def __init__(self, parent=None):
+            self.text = ""
+
+        def setText(self, text):  # noqa: N802 - Qt API
+            self.text = text
+            shown.append(text)
+
+        def open(self):
+            pass
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    monkeypatch.setattr(train_page, "QMessageBox", FakeBox)
+    return shown
+
+
+def test_instant_run_finishes_shows_results_and_appears_in_runs(tmp_path, tiny_dir, make_page, qtbot):
+    from rmstudio.gui.runs_page import RunsPage
+
+    path = synthetic_project(tmp_path, n=80)
+    page = make_page(path, tiny_dir)
+    page.val_share.setValue(25)
+    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+        page.start_button.click()
+    result = blocker.args[0]
+    assert result["status"] == "finished"
+    accuracy = result["evaluation"]["accuracy"]
+    assert f"Validation accuracy {100 * accuracy:.1f}%" in page.results.headline.text()
+    assert "prefer-longer" in page.results.headline.text()
+    assert page.tabs.currentWidget() is page.results
+    assert page.results.mistakes.rowCount() == len(result["evaluation"]["confident_mistakes"])
+    assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
+
+    runs = RunsPage()
+    qtbot.addWidget(runs)
+    with Project.open(path) as project:
+        runs.set_project(project)
+        assert runs.table.rowCount() == 1
+        assert runs.table.item(0, 3).text() == "finished"
+        assert runs.table.item(0, 6).text() == f"{100 * result['metrics']['val/accuracy']:.1f}%"
+        runs.set_project(None)
+
+
+def test_a_bad_base_model_shows_an_error_and_the_page_stays_usable(tmp_path, make_page, qtbot,
+                                                                     captured_errors):
+    path = synthetic_project(tmp_path, n=20)
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"model_type": "nonsense"}))
+    page = make_page(path, broken)
+    page.start_button.click()
+    qtbot.waitUntil(lambda: bool(captured_errors) and not page.running, timeout=60000)
+    assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
+    assert "failed" in page.status.text().lower()
+    with Project.open(path) as project:  # the project and its labels are intact
+        assert project.counts()["labels"] == 20
+        [run] = list_runs(project, "reward")  # remembered as failed, with the reason
+        assert run["status"] == "failed" and run["error"]
+    # The page can start again: nothing is left running or locked.
+    page.base_picker.set_source("embedded")
+    assert page.start_button.isEnabled()
+
+
+def test_no_labels_is_an_error_not_a_crash(tmp_path, tiny_dir, make_page, qtbot, captured_errors):
+    path = tmp_path / "empty.rmstudio"
+    Project.create(path).close()
+    page = make_page(path, tiny_dir)
+    assert "No labeled pairs" in page.preview.text()
+    page.start_button.click()
+    qtbot.waitUntil(lambda: bool(captured_errors) and not page.running, timeout=30000)
+    assert "no labeled pairs" in captured_errors[0]
+    assert page.start_button.isEnabled()
+
+
+def test_the_split_preview_matches_the_core(tmp_path, make_page, qtbot):
+    path = synthetic_project(tmp_path, n=60)
+    page = make_page(path)
+    page.val_share.setValue(30)
+    page.seed.setValue(7)
+    page.refresh_preview()
+    with Project.open(path) as project:
+        expected = split_preview(project, RewardTrainConfig(val_fraction=0.3, seed=7))
+    numbers = [int(n.replace(",", "")) for n in re.findall(r"<b>([\d,]+)</b>", page.preview.text())]
+    assert numbers == [expected["pairs"], expected["train"], expected["val"]]
+    assert f"from {expected['prompts_val']} prompts" in page.preview.text()
+    assert "both-bad" in page.preview.text()
+
+
+def test_cancel_stops_a_run(tmp_path, tiny_dir, make_page, qtbot):
+    path = synthetic_project(tmp_path, n=400)
+    page = make_page(path, tiny_dir)
+    cancelled = []
+
+    def on_progress(_step, metrics):
+        if metrics.get("stage") == "features" and not cancelled:
+            cancelled.append(True)
+            page.cancel_button.click()
+
+    page.start_button.click()
+    page._worker.sig_progress.connect(on_progress)
+    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+        pass
+    assert cancelled
+    assert blocker.args[0]["status"] == "cancelled"
+    with Project.open(path) as project:
+        assert list_runs(project, "reward")[-1]["status"] == "cancelled"
+        kept = project.conn.execute("SELECT count(*) FROM feature_cache").fetchone()[0]
+        assert kept < 800  # it did not go on to the end
+    assert page.start_button.isEnabled()
+
+
+def test_the_timer_feeds_curves_from_the_buffer(tmp_path, make_page, qtbot):
+    path = synthetic_project(tmp_path, n=10)
+    page = make_page(path)
+    curve = page.curves["train/loss"]
+    for step in range(1, 6):
+        page._on_job_progress(step, {"train/loss": 1.0 / step, "train/accuracy": 0.5, "total_steps": 10})
+    assert page._buffer["train/loss"][0] == [1, 2, 3, 4, 5]
+    qtbot.waitUntil(lambda: curve.getData()[0] is not None and len(curve.getData()[0]) == 5, timeout=3000)
+    assert list(curve.getData()[1]) == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
+    assert page.progress.maximum() == 10
+    page._on_job_progress(6, {"train/loss": 0.1})
+    qtbot.waitUntil(lambda: len(curve.getData()[0]) == 6, timeout=3000)
+
+
+def test_confident_mistakes_go_to_the_review_queue(tmp_path, make_page, qtbot):
+    from rmstudio.core.relabel import review_queue
+
+    path = synthetic_project(tmp_path, n=10)
+    page = make_page(path)
+    page.results.show_result({
+        "status": "finished", "run_id": 1, "method": "instant", "metrics": {"val/accuracy": 0.5},
+        "evaluation": {"pairs": 2, "accuracy": 0.5, "baseline_longer": 0.5, "ece": 0.1, "reliability": [],
+                       "accuracy_by_margin": [], "reward_length_correlation": 0.0,
+                       "accuracy_per_annotator": {}, "rewards_chosen": [0.1, 0.2],
+                       "rewards_rejected": [0.3, 0.0],
+                       "confident_mistakes": [{"comparison_id": 3, "annotator": "x", "p_chosen": 0.1,
+                                               "r_chosen": 0.0, "r_rejected": 2.2}]}})
+    page.results.relabel_button.click()
+    assert review_queue(page.project) == [3]
+    assert "queued for review" in page.results.relabel_status.text()
+
+
+def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_path, make_page):
+    path = synthetic_project(tmp_path, n=10)
+    page = make_page(path)
+    assert not page.finetune_box.isVisibleTo(page)
+    assert page.config().finetune == {}
+    page.method_buttons["full"].setChecked(True)
+    assert page.finetune_box.isVisibleTo(page)
+    page.epochs.setValue(3)
+    page.learning_rate.setText("2e-5")
+    page.batch_size.setValue(4)
+    page.max_length.setValue(256)
+    page.overlong.setCurrentIndex(page.overlong.findData("skip"))
+    config = page.config()
+    assert config.method == "full" and config.base == "embedded"
+    assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
+                               "overlong": "skip"}
+    assert not page.resume_button.isEnabled()
+    assert page.resume_button.toolTip()
+
+
+def test_a_fine_tune_result_without_evaluation_still_shows_validation_accuracy(tmp_path, make_page):
+    page = make_page(synthetic_project(tmp_path, n=4))
+    page.results.show_result({"status": "finished", "run_id": 2, "method": "lora", "seconds": 3.0,
+                              "train": {"accuracy": 0.9}, "val": {"accuracy": 0.8125, "loss": 0.4}})
+    assert "Validation accuracy 81.2%" in page.results.headline.text()
