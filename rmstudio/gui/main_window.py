@@ -19,6 +19,7 @@ from ..core.project import SUFFIX, Project
 from .browse_page import BrowsePage
 from .data_page import DataPage
 from .label_page import LabelPage
+from .live_model import LiveModelController
 from .pages import ComingPage, heading, paragraph
 from .ranking_page import RankingPage
 from .runs_page import RunsPage
@@ -112,6 +113,8 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(built[title] if what is None else ComingPage(title, what))
         self.label_page.sig_labeled.connect(self.data_page.refresh)
         self.label_page.sig_labeled.connect(self.train_page.labels_changed)
+        self.live_model = LiveModelController(self)
+        self.label_page.sig_labeled.connect(self.live_model.labels_changed)
         self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
         self.data_page.sig_project_changed.connect(self._on_project_data_changed)
         self.ranking_page.sig_ranking_saved.connect(lambda _pid: self.browse_page.refresh())
@@ -137,10 +140,14 @@ class MainWindow(QMainWindow):
         self.status_device.setAutoRaise(True)
         self.status_device.setPopupMode(QToolButton.InstantPopup)
         self.status_device.setToolTip("The compute device for generation; click to choose another.")
-        for widget in (self.status_project, self.status_annotator, self.status_device):
+        self.status_live = QLabel("")
+        self.live_model.sig_status.connect(self.status_live.setText)
+        for widget in (self.status_live, self.status_project, self.status_annotator, self.status_device):
             self.statusBar().addPermanentWidget(widget)
         self._build_menu()
         self._build_device_menu()
+        if self.live_action.isChecked():
+            self.live_model.set_enabled(True)
         self.welcome.show_recent(self.recent_projects())
         self._device_job = None
         QTimer.singleShot(DEVICE_DETECTION_DELAY_MS, self._detect_device)
@@ -178,7 +185,12 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.device_menu.addAction(action)
             self.device_actions[key] = action
-        self.menuBar().addMenu("&Settings").addMenu(self.device_menu)
+        settings_menu = self.menuBar().addMenu("&Settings")
+        settings_menu.addMenu(self.device_menu)
+        self.live_action = QAction("&Live instant reward model (refits as you label)", self, checkable=True)
+        self.live_action.setChecked(self.settings.value("live_model", "false") == "true")
+        self.live_action.toggled.connect(self._on_live_toggled)
+        settings_menu.addAction(self.live_action)
         self.status_device.setMenu(self.device_menu)
         self.data_page.device_preference = chosen if chosen in self.device_actions else "auto"
 
@@ -313,13 +325,19 @@ class MainWindow(QMainWindow):
         for page in self.project_pages:
             page.set_project(project)
         self._fill_annotators()
+        self.live_model.set_project(str(project.path))
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
+
+    def _on_live_toggled(self, enabled: bool) -> None:
+        self.settings.setValue("live_model", "true" if enabled else "false")
+        self.live_model.set_enabled(enabled)
 
     def close_project(self) -> None:
         # Pages first: the label writer thread finishes its queued writes and a running
         # training job stops before the connection closes.
         self.train_page.shutdown()
+        self.live_model.set_project(None)
         for page in self.project_pages:
             page.set_project(None)
         if self.project is not None:
@@ -386,4 +404,5 @@ class MainWindow(QMainWindow):
             thread.wait(10000)
         self.close_project()
         self.label_page.shutdown()
+        self.live_model.shutdown()
         super().closeEvent(event)

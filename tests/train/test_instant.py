@@ -147,3 +147,28 @@ def test_cli_train_rm_writes_the_model_and_tests_on_a_file(tmp_path, tiny_dir, c
     assert (out / "rmstudio_reward.json").is_file() and (out / "README.md").is_file()
     assert main(["train-rm", str(path), "--base", str(tmp_path / "missing-model")]) == 1
     assert "missing-model" in capsys.readouterr().err
+
+
+def test_live_model_refits_as_labels_arrive(tmp_path, tiny_dir):
+    from rmstudio.core.reward.live import LiveInstantModel
+
+    path = tmp_path / "live.rmstudio"
+    with Project.create(path) as project:
+        import_files(project, [write_jsonl(tmp_path / "pairs.jsonl", [
+            {"prompt": f"q{i} sea?", "response_a": "sea Paris Paris capital", "response_b": f"dog fox {i}"}
+            for i in range(40)])])
+        ids = [r[0] for r in project.conn.execute("SELECT id FROM comparisons ORDER BY id")]
+        live = LiveInstantModel(base=str(tiny_dir), device="cpu")
+        for cid in ids[:4]:
+            project.set_label(cid, "ann", "a")
+        assert live.refresh(path) is None  # too few pairs to say anything
+        for cid in ids[4:]:
+            project.set_label(cid, "ann", "a")
+    status = live.refresh(path)
+    assert status.pairs == 40 and status.val_accuracy > 0.8
+    with Project.open(path) as project:
+        before = project.conn.execute("SELECT count(*) FROM feature_cache").fetchone()[0]
+    again = live.refresh(path)  # warm cache: nothing new to embed
+    with Project.open(path) as project:
+        assert project.conn.execute("SELECT count(*) FROM feature_cache").fetchone()[0] == before
+    assert again.pairs == 40

@@ -1,0 +1,71 @@
+"""The live reward model: an instant head that refits itself as labels arrive.
+
+The backbone stays loaded between refreshes and features come from the project's cache, so a
+refresh only embeds responses it has not seen and refits the head: about a second once the
+cache is warm. Nothing is written to the runs table (a live model is a moving target); the
+Train workspace saves a run when the user wants one to keep.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..progress import NullSink, ProgressSink
+from ..project import Project
+from .data import snapshot_pairs, split_by_prompt
+from .features import FeatureSpec
+from .instant import InstantConfig, train_instant
+
+MIN_PAIRS = 8  # below this a head is noise; say so instead of pretending
+
+
+@dataclass
+class LiveStatus:
+    pairs: int
+    val_pairs: int
+    val_accuracy: float | None
+    train_accuracy: float | None
+    seconds: float
+    at: float
+
+
+class LiveInstantModel:
+    def __init__(self, base: str = "embedded", spec: FeatureSpec | None = None,
+                 config: InstantConfig | None = None, device: str | None = None, val_fraction: float = 0.2):
+        self.base = base
+        self.spec = spec or FeatureSpec()
+        self.config = config or InstantConfig()
+        self.device = device
+        self.val_fraction = val_fraction
+        self.model = None  # InstantRewardModel, loaded on the first refresh (seconds)
+        self.status: LiveStatus | None = None
+
+    def refresh(self, project_path: str | Path, sink: ProgressSink | None = None) -> LiveStatus | None:
+        """Refit on the project's current labels; None when there are too few pairs yet."""
+        from .instant_model import InstantRewardModel, response_features
+        from .train import _pair_arrays
+
+        sink = sink or NullSink()
+        started = time.perf_counter()
+        with Project.open(project_path) as project:
+            pairs = snapshot_pairs(project)
+            if len(pairs) < MIN_PAIRS:
+                return None
+            if self.model is None:
+                self.model = InstantRewardModel.from_base(self.base, self.spec, device=self.device)
+            train, val = split_by_prompt(pairs, self.val_fraction, self.config.seed)
+            if not train:
+                train, val = pairs, []
+            vectors = response_features(project, self.model, pairs, sink)
+        if sink.should_stop():
+            return self.status
+        fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
+                               self.config)
+        self.model.head = fitted.head
+        self.status = LiveStatus(pairs=len(pairs), val_pairs=len(val),
+                                 val_accuracy=fitted.val_metrics.get("accuracy"),
+                                 train_accuracy=fitted.train_metrics.get("accuracy"),
+                                 seconds=time.perf_counter() - started, at=time.time())
+        return self.status
