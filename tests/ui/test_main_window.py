@@ -71,3 +71,17 @@ def test_opening_a_broken_file_warns_and_stays_on_welcome(window, tmp_path, monk
     assert not window.open_project(bad)
     assert shown and "not an rmstudio project" in shown[0]
     assert window.stack.currentWidget() is window.welcome
+
+
+def test_the_window_opens_without_the_heavy_ml_imports():
+    """torch/transformers take seconds to import: they must load lazily, not at start."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from rmstudio.gui.main_window import MainWindow; w = MainWindow(); w.show(); app.processEvents(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -18,7 +18,7 @@ import traceback
 from dataclasses import fields
 
 from .features import FeatureSpec
-from .instant import InstantConfig
+from .instant_config import InstantConfig
 from .train import RewardTrainConfig, train_reward_model
 
 

@@ -12,35 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from .instant_config import InstantConfig
 from .losses import bradley_terry_loss, pair_metrics
-
-
-@dataclass
-class InstantConfig:
-    head: str = "linear"
-    """'linear' (logistic regression on feature differences) or 'mlp' (one hidden layer)."""
-
-    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-    """L2 strengths tried; the best on the validation split wins (the first when there is none)."""
-
-    hidden: int = 64
-    """Hidden units of the MLP head."""
-
-    max_iter: int = 200
-    """L-BFGS iterations per fit."""
-
-    center_coefficient: float = 0.0
-    """Reward centering: pulls the mean reward to zero (TRL's center_rewards_coefficient)."""
-
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.head not in ("linear", "mlp"):
-            raise ValueError(f"head must be 'linear' or 'mlp', got {self.head!r}")
-        if not self.l2_grid or any(v < 0 for v in self.l2_grid):
-            raise ValueError("l2_grid must hold one or more non-negative numbers")
-        if self.hidden < 1 or self.max_iter < 1:
-            raise ValueError("hidden and max_iter must be at least 1")
 
 
 class InstantHead(torch.nn.Module):

@@ -16,7 +16,7 @@ from ..progress import NullSink, ProgressSink
 from ..project import Project
 from .data import snapshot_pairs, split_by_prompt
 from .features import FeatureSpec
-from .instant import InstantConfig, train_instant
+from .instant_config import InstantConfig
 
 MIN_PAIRS = 8  # below this a head is noise; say so instead of pretending
 
@@ -44,6 +44,7 @@ class LiveInstantModel:
 
     def refresh(self, project_path: str | Path, sink: ProgressSink | None = None) -> LiveStatus | None:
         """Refit on the project's current labels; None when there are too few pairs yet."""
+        from .instant import train_instant
         from .instant_model import InstantRewardModel, response_features
         from .train import _pair_arrays
 

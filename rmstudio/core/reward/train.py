@@ -24,7 +24,7 @@ from ..runs import add_artifact, finish_run, log_metrics, start_run
 from .data import TrainingPair, snapshot_pairs, split_by_prompt
 from .evaluate import evaluate_pairs
 from .features import FeatureSpec
-from .instant import InstantConfig
+from .instant_config import InstantConfig
 
 METHODS = ("instant", "lora", "full")
 
