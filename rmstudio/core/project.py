@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sqlite_utils
-
 from .errors import ProjectError
 from .records import CHOICES, Message, Text
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -73,7 +71,15 @@ class Project:
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+
+    @property
+    def db(self):
+        """The same connection as a sqlite-utils Database, for scripting and quick queries
+        (``project.db["labels"].count``). Imported on first use: it pulls in pandas, which
+        would cost the window half a second at start."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- opening -------------------------------------------------------------------------
 

@@ -181,3 +181,10 @@ def test_failed_write_transaction_leaves_nothing(project):
             ProjectWriter(project).prompt(Text("kept?"))
             raise RuntimeError("boom")
     assert project.counts()["prompts"] == 0
+
+
+def test_sqlite_utils_view_shares_the_connection(project):
+    [cid] = add_pairs(project, 1)
+    project.set_label(cid, "ann", "tie")
+    assert project.db["labels"].count == 1
+    assert [row["choice"] for row in project.db["labels"].rows] == ["tie"]
