@@ -210,12 +210,11 @@ def pick_device(override: str | None = None) -> str:
 
 
 def default_dtype(device: str):
-    """bfloat16 on a CUDA card that supports it, else float32 (CPU and MPS stay exact)."""
+    """bfloat16 where it is fast (a CUDA card that supports it, a CPU with AMX or AVX-512 BF16:
+    several times fp32 there), else float32 (MPS and older CPUs stay exact)."""
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if fast_bf16(device) else torch.float32
 
 
 def _probe_command(path: Path) -> list[str]:

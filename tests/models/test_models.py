@@ -105,8 +105,13 @@ def test_pick_device(monkeypatch):
     assert pick_device() == "cuda"
 
 
-def test_default_dtype_cpu():
+def test_default_dtype_cpu_follows_bf16_support(monkeypatch):
+    from rmstudio.core import models
+
+    monkeypatch.setattr(models, "fast_bf16", lambda device: False)
     assert default_dtype("cpu") == torch.float32
+    monkeypatch.setattr(models, "fast_bf16", lambda device: True)
+    assert default_dtype("cpu") == torch.bfloat16
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -114,7 +119,7 @@ def test_default_dtype_cpu():
 def test_load_hf_dir(tiny_dir):
     model, tokenizer = load_causal_lm(ModelSource.parse(str(tiny_dir)))
     assert not model.training
-    assert model.dtype == torch.float32
+    assert model.dtype == default_dtype("cpu")  # bf16 only where it is fast
     assert tokenizer.padding_side == "left"
     assert tokenizer.pad_token is not None
     assert model.config.hidden_size == 32
