@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-    QVBoxLayout, QWidget,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..core.exporter import export_project
@@ -54,6 +54,14 @@ class DataPage(QWidget):
             self.count_labels[key] = value
             form.addRow(title, value)
         layout.addLayout(form)
+        self.annotator_table = QTableWidget(0, 7)
+        self.annotator_table.setHorizontalHeaderLabels(
+            ["Annotator", "Kind", "Labels", "A/B preferred", "Tie", "Both bad", "Skip"])
+        self.annotator_table.verticalHeader().hide()
+        self.annotator_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.annotator_table.horizontalHeader().setStretchLastSection(True)
+        self.annotator_table.setMaximumHeight(220)
+        layout.addWidget(self.annotator_table)
         buttons = QHBoxLayout()
         self.import_button = QPushButton("Import files…")
         self.import_button.clicked.connect(self._on_import_clicked)
@@ -86,11 +94,29 @@ class DataPage(QWidget):
         for key, label in self.count_labels.items():
             label.setText(f"{counts.get(key, 0):,}")
         self.empty_hint.setVisible(counts.get("comparisons", 0) == 0 and counts.get("prompts", 0) == 0)
+        self._fill_annotator_table()
         busy = self._job is not None
         self.import_button.setEnabled(self.project is not None and not busy)
         has_prompts = counts.get("prompts", 0) > 0
         self.generate_button.setEnabled(self.project is not None and not busy and has_prompts)
         self.export_button.setEnabled(self.project is not None and not busy and counts.get("labels", 0) > 0)
+
+    def _fill_annotator_table(self) -> None:
+        rows = []
+        if self.project is not None:
+            rows = self.project.conn.execute(
+                """SELECT a.name, a.kind, count(l.id),
+                          sum(l.choice IN ('a', 'b')), sum(l.choice = 'tie'),
+                          sum(l.choice = 'both_bad'), sum(l.choice = 'skip')
+                   FROM annotators a LEFT JOIN labels l ON l.annotator_id = a.id
+                   GROUP BY a.id ORDER BY count(l.id) DESC""").fetchall()
+        self.annotator_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                text = f"{value or 0:,}" if c >= 2 else str(value)
+                self.annotator_table.setItem(r, c, QTableWidgetItem(text))
+        self.annotator_table.resizeColumnsToContents()
+        self.annotator_table.setVisible(bool(rows))
 
     def import_paths(self, paths: list[str]) -> None:
         """Import in a worker thread with its own connection; the window stays responsive."""

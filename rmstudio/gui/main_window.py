@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
         self.nav.setObjectName("navigation")
+        self.nav.setStyleSheet("QListWidget#navigation { font-size: 14px; }"
+                               "QListWidget#navigation::item { padding: 8px 12px; }")
         self.pages = QStackedWidget()
         self.data_page = DataPage()
         self.label_page = LabelPage()
@@ -150,7 +152,12 @@ class MainWindow(QMainWindow):
             self.live_model.set_enabled(True)
         self.welcome.show_recent(self.recent_projects())
         self._device_job = None
-        QTimer.singleShot(DEVICE_DETECTION_DELAY_MS, self._detect_device)
+        # A timer the window owns and stops on close: a detection thread started after the window
+        # is gone would be destroyed while running, which aborts the process.
+        self._device_timer = QTimer(self)
+        self._device_timer.setSingleShot(True)
+        self._device_timer.timeout.connect(self._detect_device)
+        self._device_timer.start(DEVICE_DETECTION_DELAY_MS)
 
     # -- menus ---------------------------------------------------------------------------
 
@@ -398,6 +405,7 @@ class MainWindow(QMainWindow):
                                                        "available": ["cpu"]}))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._device_timer.stop()
         if self._device_job is not None:
             thread, _worker = self._device_job
             thread.quit()
