@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -31,12 +32,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "team.rmstudio"
         with Project.create(path) as project:
-            import_files(project, [resource("examples", "hh-rlhf-harmless-base-test.jsonl.gz")])
-            ids = [r[0] for r in project.conn.execute("SELECT id FROM comparisons ORDER BY id LIMIT 40")]
-            for i, cid in enumerate(ids[:30]):
-                project.set_label(cid, "alice", "ab"[i % 3 == 0], note="clearer refusal" if i == 4 else None)
-            for i, cid in enumerate(ids[:20]):
-                project.set_label(cid, "bob", "ab"[i % 4 == 0] if i % 5 else "tie")
+            import_files(project, [resource("demo", name) for name in
+                                   ("everyday.jsonl", "everyday-pairs.jsonl", "everyday-labels.jsonl")])
+            # a second annotator on some of the same pairs (agreeing but twice), so agreement
+            # has something to show
+            given = project.conn.execute(
+                "SELECT comparison_id, choice FROM labels ORDER BY comparison_id LIMIT 12").fetchall()
+            flip = {"a": "b", "b": "a", "tie": "a", "both_bad": "tie"}
+            for i, (cid, choice) in enumerate(given):
+                project.set_label(cid, "bob", flip[choice] if i in (3, 8) else choice)
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.IniFormat)
         settings.setValue("annotator", "carol")
         window = MainWindow(settings=settings)
@@ -50,6 +54,21 @@ def main() -> int:
             window.nav.setCurrentRow(row)
             app.processEvents()
             window.grab().save(str(OUT / f"{name}.png"))
+        if "--no-train" not in sys.argv:  # trains an instant model with the embedded backbone
+            window.nav.setCurrentRow(4)
+            finished = []
+            window.train_page.sig_run_finished.connect(finished.append)
+            window.train_page.val_share.setValue(35)  # the demo is small: hold out enough to measure
+            window.train_page.start()
+            deadline = time.time() + 600
+            while not finished and time.time() < deadline:
+                app.processEvents()
+                time.sleep(0.05)
+            app.processEvents()
+            window.grab().save(str(OUT / "train.png"))
+            window.nav.setCurrentRow(7)
+            app.processEvents()
+            window.grab().save(str(OUT / "runs.png"))
         window.close()
     print(f"wrote screenshots to {OUT}")
     return 0

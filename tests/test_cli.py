@@ -56,7 +56,10 @@ def test_demo_project_is_created_once_and_ready(tmp_path, capsys):
     from rmstudio.core.project import Project
 
     with Project.open(path) as project:
-        assert project.counts()["prompts"] >= 30
+        counts = project.counts()
+        assert counts["prompts"] == 40 and counts["comparisons"] == 40
+        assert counts["labels"] == 20  # a person's labels ship with it: a reward model trains at once
+        assert project.next_unlabeled("newcomer") is not None
     assert main(["demo"]) == 0
     assert capsys.readouterr().out.strip() == path
 

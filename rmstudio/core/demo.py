@@ -17,7 +17,10 @@ HH_WARNING = (
 
 DEMOS = {
     # name: (project file name, data files inside resources/)
-    "everyday": ("demo-everyday.rmstudio", ["demo/everyday.jsonl"]),
+    # 40 everyday prompts, a pair of responses for each from the embedded model
+    # (scripts/make_demo.py), and 20 of them labeled by a person reading them.
+    "everyday": ("demo-everyday.rmstudio", ["demo/everyday.jsonl", "demo/everyday-pairs.jsonl",
+                                            "demo/everyday-labels.jsonl"]),
     "hh-harmless": ("demo-hh-harmless.rmstudio", ["examples/hh-rlhf-harmless-base-test.jsonl.gz"]),
 }
 

@@ -1,0 +1,46 @@
+"""Regenerate the everyday demo's response pairs with the embedded model (run once, ship the result).
+
+    python scripts/make_demo.py            # writes resources/demo/everyday-pairs.jsonl
+
+Reads the prompts in resources/demo/everyday.jsonl, samples two responses per prompt with
+rmstudio's own generation code and writes unlabeled pairs. Labels for some of them are kept in
+resources/demo/everyday-labels.jsonl (given by a person reading the pairs) and are not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from rmstudio.core.collect import generate_pairs
+from rmstudio.core.generation import GenerationConfig
+from rmstudio.core.importer import import_files
+from rmstudio.core.project import Project
+
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.rmstudio"
+        with Project.create(path) as project:
+            import_files(project, [DEMO / "everyday.jsonl"])
+        config = GenerationConfig(num_responses=2, temperature=0.9, top_p=0.95, max_new_tokens=160, seed=7)
+        result = generate_pairs(path, None, model="embedded", config=config)
+        print(result)
+        with Project.open(path) as project:
+            rows = project.conn.execute(
+                """SELECT p.text AS prompt, ra.text AS a, rb.text AS b, ra.model AS model
+                   FROM comparisons c JOIN prompts p ON p.id = c.prompt_id
+                   JOIN responses ra ON ra.id = c.response_a_id JOIN responses rb ON rb.id = c.response_b_id
+                   ORDER BY p.id""").fetchall()
+    with open(DEMO / "everyday-pairs.jsonl", "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({"prompt": r["prompt"], "response_a": r["a"], "response_b": r["b"]},
+                                ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} pairs")
+
+
+if __name__ == "__main__":
+    main()
