@@ -245,14 +245,7 @@ class Project:
         with self.write():
             before = self._label_state(comparison_id, annotator_id)
             try:
-                self.conn.execute(
-                    """INSERT INTO labels (comparison_id, annotator_id, choice, strength, note, created_at)
-                       VALUES (?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (comparison_id, annotator_id) DO UPDATE SET
-                         choice = excluded.choice, strength = excluded.strength,
-                         note = excluded.note, created_at = excluded.created_at""",
-                    (comparison_id, annotator_id, choice, strength, note or None, now),
-                )
+                self._upsert_label(comparison_id, annotator_id, choice, strength, note or None, now)
             except sqlite3.IntegrityError as exc:
                 raise ProjectError(f"no comparison {comparison_id} in {self.path.name}") from exc
             after = {"choice": choice, "strength": strength, "note": note or None, "created_at": now}
@@ -293,17 +286,19 @@ class Project:
                     (event["comparison_id"], annotator_id),
                 )
             else:
-                self.conn.execute(
-                    """INSERT INTO labels (comparison_id, annotator_id, choice, strength, note, created_at)
-                       VALUES (?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (comparison_id, annotator_id) DO UPDATE SET
-                         choice = excluded.choice, strength = excluded.strength,
-                         note = excluded.note, created_at = excluded.created_at""",
-                    (event["comparison_id"], annotator_id, before["choice"], before["strength"],
-                     before["note"], before["created_at"]),
-                )
+                self._upsert_label(event["comparison_id"], annotator_id, before["choice"],
+                                   before["strength"], before["note"], before["created_at"])
             self.conn.execute("UPDATE label_events SET undone = 1 WHERE id = ?", (event["id"],))
         return event["comparison_id"]
+
+    def _upsert_label(self, comparison_id, annotator_id, choice, strength, note, created_at) -> None:
+        self.conn.execute(
+            """INSERT INTO labels (comparison_id, annotator_id, choice, strength, note, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (comparison_id, annotator_id) DO UPDATE SET
+                 choice = excluded.choice, strength = excluded.strength,
+                 note = excluded.note, created_at = excluded.created_at""",
+            (comparison_id, annotator_id, choice, strength, note, created_at))
 
     def _label_state(self, comparison_id: int, annotator_id: int) -> dict | None:
         row = self.conn.execute(

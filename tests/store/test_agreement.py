@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from rmstudio.core.agreement import (
     CATEGORIES, cohen_kappa, fleiss_kappa, percent_agreement, project_agreement,
 )
-from rmstudio.core.records import Text
 from rmstudio.core.stats import format_stats, project_stats
-from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs as add_comparisons
 
 
 def test_percent_agreement_counts_equal_pairs_and_is_none_without_pairs():
@@ -89,16 +88,7 @@ def test_fleiss_kappa_undefined_cases():
     assert fleiss_kappa([]).kappa is None
 
 
-def add_comparisons(project, n):
-    writer = ProjectWriter(project)
-    ids = []
-    with project.write():
-        for i in range(n):
-            pid, ph, _ = writer.prompt(Text(f"prompt {i}"))
-            a = writer.response(pid, Text(f"answer {i} a"), "test")[:2]
-            b = writer.response(pid, Text(f"answer {i} b"), "test")[:2]
-            ids.append(writer.comparison(pid, ph, a, b)[0])
-    return ids
+
 
 
 @pytest.fixture

@@ -13,18 +13,10 @@ from rmstudio.core.labeling import (
 )
 from rmstudio.core.records import Text
 from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs
 
 
-def add_pairs(project, n: int) -> list[int]:
-    ids = []
-    with project.write():
-        writer = ProjectWriter(project)
-        for i in range(n):
-            pid, phash, _ = writer.prompt(Text(f"prompt {i}"))
-            a = writer.response(pid, Text(f"answer A to {i}"), "m1")
-            b = writer.response(pid, Text(f"answer B to {i}"), "m2")
-            ids.append(writer.comparison(pid, phash, a[:2], b[:2])[0])
-    return ids
+
 
 
 def test_side_swap_is_stable_and_balanced():
@@ -156,8 +148,6 @@ def test_progress_counts_and_rate(project):
 def test_pairs_sent_back_for_review_come_first_until_relabeled(project):
     from rmstudio.core.labeling import next_for_annotator
     from rmstudio.core.relabel import send_to_relabel
-    from rmstudio.core.writer import ProjectWriter
-    from rmstudio.core.records import Text
 
     writer = ProjectWriter(project)
     with project.write():

@@ -7,18 +7,10 @@ from rmstudio.core.project import Project
 from rmstudio.core.records import PairRecord, Text
 from rmstudio.core.schema import SCHEMA_VERSION
 from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs
 
 
-def add_pairs(project, n):
-    writer = ProjectWriter(project)
-    ids = []
-    with project.write():
-        for i in range(n):
-            pid, ph, _ = writer.prompt(Text(f"prompt {i}"))
-            a = writer.response(pid, Text(f"answer {i} a"), "test")[:2]
-            b = writer.response(pid, Text(f"answer {i} b"), "test")[:2]
-            ids.append(writer.comparison(pid, ph, a, b)[0])
-    return ids
+
 
 
 def test_new_project_has_schema_pragmas_and_refuses_to_overwrite(tmp_path):

@@ -10,20 +10,10 @@ from rmstudio.core.errors import ProjectError
 from rmstudio.core.relabel import (
     REVIEW_KEY, clear_review_queue, next_for_review, review_queue, send_to_relabel,
 )
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs
 
 
-def add_pairs(project, n):
-    ids = []
-    with project.write():
-        writer = ProjectWriter(project)
-        for i in range(n):
-            pid, phash, _ = writer.prompt(Text(f"Question {i}?"))
-            a = writer.response(pid, Text(f"A {i}"), "m1")
-            b = writer.response(pid, Text(f"B {i}"), "m2")
-            ids.append(writer.comparison(pid, phash, a[:2], b[:2])[0])
-    return ids
+
 
 
 def test_queued_pairs_keep_their_labels_and_come_first_in_order(project):

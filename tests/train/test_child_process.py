@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pytest
 from tiny_models import save_tiny_model
-from test_instant import synthetic_project
+from builders import synthetic_project
 
 from rmstudio.core.reward.child import config_from_dict
 from rmstudio.core.reward.train import RewardTrainConfig

@@ -1,10 +1,10 @@
 """The instant reward model on tiny random backbones: features, training, runs, save/load."""
 
-import random
 
 import numpy as np
 import pytest
 import torch
+from builders import synthetic_project
 from conftest import write_jsonl
 from tiny_models import save_tiny_model, tiny_model_and_tokenizer
 
@@ -17,7 +17,6 @@ from rmstudio.core.reward.instant_model import InstantRewardModel
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview, train_reward_model
 from rmstudio.core.runs import list_runs, run_metrics
 
-WORDS = "the sea wind poem egg water minutes sleep tips night fox dog capital paris".split()
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +24,6 @@ def tiny_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
-def synthetic_project(tmp_path, n=120, seed=0):
-    """Chosen responses mention 'Paris', rejected ones do not: learnable from token identity."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        filler = " ".join(rng.choice(WORDS) for _ in range(6))
-        rows.append({"prompt": f"question {i}: {filler}?",
-                     "chosen": f"{filler} Paris Paris capital", "rejected": f"{filler} dog fox night"})
-    path = tmp_path / "syn.rmstudio"
-    with Project.create(path) as project:
-        import_files(project, [write_jsonl(tmp_path / "syn.jsonl", rows)])
-    return path
 
 
 def test_shared_prompt_cache_gives_the_same_features_as_full_passes():

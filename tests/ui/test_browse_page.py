@@ -1,20 +1,15 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from rmstudio.core.records import Text
 from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs as _add_pairs
+
+
+
 
 
 def add_comparisons(project, n):
-    writer = ProjectWriter(project)
-    ids = []
-    with project.write():
-        for i in range(n):
-            pid, ph, _ = writer.prompt(Text(f"\n\nHuman: question number {i}?\n\nAssistant:"))
-            a = writer.response(pid, Text(f" answer {i} from the left"), "test")[:2]
-            b = writer.response(pid, Text(f" answer {i} from the right"), "test")[:2]
-            ids.append(writer.comparison(pid, ph, a, b)[0])
-    return ids
+    return _add_pairs(project, n, prompt="\n\nHuman: question number {i}?\n\nAssistant:", a=" answer {i} from the left", b=" answer {i} from the right")
 
 
 @pytest.fixture

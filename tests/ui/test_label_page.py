@@ -6,23 +6,16 @@ import pytest
 from PySide6.QtCore import Qt
 
 from rmstudio.core.labeling import side_swap
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from builders import add_pairs as _add_pairs
 
 ANNOTATOR = "alice"
 
 
-def add_pairs(project, n: int) -> list[int]:
-    """Pairs whose responses say which stored side they are, so a test can read the screen."""
-    ids = []
-    with project.write():
-        writer = ProjectWriter(project)
-        for i in range(n):
-            pid, phash, _ = writer.prompt(Text(f"Question number {i}?"))
-            a = writer.response(pid, Text(f"I am response A of pair {i}."), "m1")
-            b = writer.response(pid, Text(f"I am response B of pair {i}."), "m2")
-            ids.append(writer.comparison(pid, phash, a[:2], b[:2])[0])
-    return ids
+
+
+
+def add_pairs(project, n):
+    return _add_pairs(project, n, prompt="Question number {i}?", a="I am response A of pair {i}.", b="I am response B of pair {i}.")
 
 
 @pytest.fixture

@@ -1,15 +1,11 @@
 import json
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+from builders import synthetic_project
+from tiny_models import save_tiny_model
 
-from test_instant import synthetic_project  # noqa: E402
-from tiny_models import save_tiny_model  # noqa: E402
-
-from rmstudio.core.reward.train import RewardTrainConfig  # noqa: E402
-from rmstudio.gui.process_job import ProcessJob  # noqa: E402
+from rmstudio.core.reward.train import RewardTrainConfig
+from rmstudio.gui.process_job import ProcessJob
 
 
 def test_child_training_reaches_the_gui_as_signals(qtbot, tmp_path):

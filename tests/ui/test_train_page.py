@@ -7,7 +7,7 @@ import re
 
 import pytest
 from tiny_models import save_tiny_model
-from train_helpers import synthetic_project
+from builders import synthetic_project
 
 from rmstudio.core.project import Project
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview

@@ -1,0 +1,45 @@
+"""Small projects for tests: pairs written straight into the store, and a learnable data set."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from rmstudio.core.importer import import_files
+from rmstudio.core.project import Project
+from rmstudio.core.records import Text
+from rmstudio.core.writer import ProjectWriter
+
+WORDS = "the sea wind poem egg water minutes sleep tips night fox dog capital paris".split()
+
+
+def add_pairs(project, n: int, prompt: str = "prompt {i}", a: str = "answer A to {i}",
+              b: str = "answer B to {i}") -> list[int]:
+    """``n`` unlabeled comparisons; the templates get the pair number as ``{i}``."""
+    ids = []
+    with project.write():
+        writer = ProjectWriter(project)
+        for i in range(n):
+            pid, phash, _ = writer.prompt(Text(prompt.format(i=i)))
+            ra = writer.response(pid, Text(a.format(i=i)), "m1")
+            rb = writer.response(pid, Text(b.format(i=i)), "m2")
+            ids.append(writer.comparison(pid, phash, ra[:2], rb[:2])[0])
+    return ids
+
+
+def synthetic_project(tmp_path: Path, n: int = 120, seed: int = 0, name: str = "syn") -> Path:
+    """A project whose chosen responses mention 'Paris' and rejected ones do not: a preference
+    any reward model can learn from token identity, even on a tiny random backbone."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        filler = " ".join(rng.choice(WORDS) for _ in range(6))
+        rows.append({"prompt": f"question {i}: {filler}?",
+                     "chosen": f"{filler} Paris Paris capital", "rejected": f"{filler} dog fox night"})
+    data = tmp_path / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = tmp_path / f"{name}.rmstudio"
+    with Project.create(path) as project:
+        import_files(project, [data])
+    return path
