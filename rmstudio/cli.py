@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--annotator", action="append", help="only these annotators' labels (repeatable)")
     p.add_argument("--device", choices=["cpu", "cuda", "mps"])
-    p.add_argument("--epochs", type=float)
+    p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-length", type=int)

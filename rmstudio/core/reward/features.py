@@ -136,9 +136,13 @@ class FeatureExtractor:
             rmask[i, :len(r)] = 1
         prompt_mask = mask[owner]
         rpos = prompt_mask.sum(1, keepdim=True) + torch.arange(width_r, device=self.device)[None]
-        hidden = self.decoder(input_ids=rids, attention_mask=torch.cat([prompt_mask, rmask], 1),
-                              position_ids=rpos, output_hidden_states=True,
-                              **{self.cache_arg: cache}).hidden_states
+        # The last layer alone needs no copy of every layer's states (hidden_states[-1] is the
+        # final, normed output, the same as last_hidden_state).
+        only_last = set(spec.layers) == {-1}
+        out = self.decoder(input_ids=rids, attention_mask=torch.cat([prompt_mask, rmask], 1),
+                           position_ids=rpos, output_hidden_states=not only_last,
+                           **{self.cache_arg: cache})
+        hidden = {-1: out.last_hidden_state} if only_last else out.hidden_states
         weights = rmask.unsqueeze(-1).float()
         last = rmask.sum(1) - 1
         parts = []

@@ -110,8 +110,17 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
             raise RmstudioError("there are no labeled pairs to train on: label some pairs first "
                                 "(a, b or tie; both-bad and skips do not train)")
         train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
-        run_id = start_run(project, "reward", f"{config.method} on {config.base}", asdict(config))
-        out_dir = runs_dir(project_path) / f"run-{run_id}"
+        resume_from = config.finetune.get("resume") if config.method != "instant" else None
+        if resume_from:
+            # Continue a cancelled fine-tune in its own folder and run (same split: same seed).
+            run_id = _run_id_of(project, Path(resume_from))
+            out_dir = Path(resume_from)
+            with project.write():
+                project.conn.execute("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL "
+                                     "WHERE id = ?", (run_id,))
+        else:
+            run_id = start_run(project, "reward", f"{config.method} on {config.base}", asdict(config))
+            out_dir = runs_dir(project_path) / f"run-{run_id}"
         out_dir.mkdir(parents=True, exist_ok=True)
         run_sink = _RunSink(project, run_id, sink)
         run_sink.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val)})
@@ -120,7 +129,7 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
             if config.method == "instant":
                 result = _train_instant(project, config, train, val, out_dir, run_sink)
             else:
-                result = _train_finetune(config, train, val, out_dir, run_sink)
+                result = _train_finetune(config, train, val, out_dir, run_sink, resume=bool(resume_from))
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             finish_run(project, run_id, status, f"{exc}\n{traceback.format_exc()}")
@@ -128,10 +137,30 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
         result["seconds"] = time.perf_counter() - started
         result["run_id"] = run_id
         (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
-        add_artifact(project, run_id, "model", result["model_dir"], {"method": config.method})
+        if result.get("model_dir"):
+            add_artifact(project, run_id, "model", result["model_dir"], {"method": config.method})
+        if result.get("checkpoint"):
+            add_artifact(project, run_id, "checkpoint", result["checkpoint"], {"step": result.get("steps")})
         add_artifact(project, run_id, "evaluation", str(out_dir / "result.json"))
         finish_run(project, run_id, result["status"])
         return result
+
+
+SUPPORTS_RESUME = True
+
+
+def _run_id_of(project: Project, folder: Path) -> int:
+    """The run a ``run-N`` folder belongs to; refuses anything else."""
+    from ..errors import RmstudioError
+
+    name = folder.name
+    if not (name.startswith("run-") and name[4:].isdigit() and folder.is_dir()):
+        raise RmstudioError(f"cannot resume from {folder}: not a run folder of this project")
+    run_id = int(name[4:])
+    row = project.conn.execute("SELECT kind FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None or row[0] != "reward":
+        raise RmstudioError(f"cannot resume from {folder}: run {run_id} is not a reward run of this project")
+    return run_id
 
 
 def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> tuple:
@@ -171,10 +200,21 @@ def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
             "train_pairs": len(train), "val_pairs": len(val)}
 
 
-def _train_finetune(config, train, val, out_dir: Path, sink) -> dict:
+def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False) -> dict:
     from .finetune import FinetuneConfig, train_finetune
+    from .scoring import load_reward_model
 
-    ft_config = FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **config.finetune)
-    result = train_finetune(config.base, train, val, ft_config, out_dir, sink)
+    settings = {k: v for k, v in config.finetune.items() if k != "resume"}
+    ft_config = FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **settings)
+    result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume)
     result["method"] = config.method
+    result["train_pairs"], result["val_pairs"] = len(train), len(val)
+    result["metrics"] = {**{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
+                         **{f"val/{k}": v for k, v in (result.get("val") or {}).items()}}
+    result["model_dir"] = result.get("model_dir") or ""
+    if result["status"] == "finished" and val:
+        sink.log(result["steps"], {"stage": "evaluate"})
+        scorer = load_reward_model(result["model_dir"], device=config.device)
+        r_c, r_r = scorer.score_pairs(val)
+        result["evaluation"] = evaluate_pairs(val, r_c, r_r)
     return result

@@ -1,0 +1,184 @@
+"""Reward-model training speed: rmstudio's fine-tune loop vs TRL's RewardTrainer (its defaults).
+
+Run from the repository root: ``python benchmarks/reward_speed.py [--pairs 256] [--max-length 256]
+[--methods lora,full] [--eval-every 8] [--val-pairs 48] [--threads N]``.
+Same model (the embedded SmolLM2-135M-Instruct), same HH-harmless pairs (only pairs whose chosen
+and rejected both fit max_length, so TRL's filter and our truncation see identical data), same
+learning rate, batch size 8, one epoch, same machine, run back to back. Both are validated with
+the same function on the same held-out pairs every --eval-every steps; evaluation time is not
+counted as training time. tokens/s counts non-pad tokens (attention-mask sum) per training second.
+On a shared machine pass --threads 1: with two threads and other work on the cores, OpenMP
+threads wait for each other and both trainers run 3-5x slower and far noisier.
+Prints a table and writes benchmarks/results/reward_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from rmstudio.core.formats import iter_records  # noqa: E402
+from rmstudio.core.reward.data import TrainingPair  # noqa: E402
+from rmstudio.core.reward.finetune import (  # noqa: E402
+    FinetuneConfig, _encode_pairs, _evaluate, encode_pair_text, load_reward_model, resolve_bf16,
+    train_finetune,
+)
+
+HH = Path(__file__).resolve().parents[1] / "resources" / "examples" / "hh-rlhf-harmless-base-test.jsonl.gz"
+RESULTS = Path(__file__).resolve().parent / "results" / "reward_speed.json"
+
+
+def load_pairs(tokenizer, n_train: int, n_val: int, max_length: int):
+    pairs = []
+    for i, rec in enumerate(iter_records(HH)):
+        if not hasattr(rec, "response_a"):
+            continue
+        pairs.append(TrainingPair(i, i, rec.prompt, 2 * i, rec.response_a, 2 * i + 1, rec.response_b))
+        if len(pairs) >= 3 * (n_train + n_val):
+            break
+    prompts = [p.prompt.text for p in pairs]
+    chosen = encode_pair_text(tokenizer, prompts, [p.chosen.text for p in pairs], max_length, "skip")
+    rejected = encode_pair_text(tokenizer, prompts, [p.rejected.text for p in pairs], max_length, "skip")
+    fitting = [p for p, c, r in zip(pairs, chosen, rejected) if c is not None and r is not None]
+    if len(fitting) < n_train + n_val:
+        raise SystemExit(f"only {len(fitting)} HH pairs fit max_length={max_length}")
+    return fitting[:n_train], fitting[n_train:n_train + n_val]
+
+
+class TimedSink:
+    """Records (train seconds, val accuracy) points from train_finetune's logs."""
+
+    def __init__(self):
+        self.points, self.seconds = [], 0.0
+
+    def log(self, step, metrics):
+        if "train/seconds" in metrics:
+            self.seconds = metrics["train/seconds"]
+        if "val/accuracy" in metrics:
+            self.points.append({"step": step, "seconds": self.seconds,
+                                "val_accuracy": metrics["val/accuracy"]})
+
+    def should_stop(self):
+        return False
+
+
+def run_rmstudio(method, lr, train, val, args, out):
+    sink = TimedSink()
+    config = FinetuneConfig(method=method, learning_rate=lr, epochs=1, batch_size=8,
+                            max_length=args.max_length,
+                            eval_every_steps=args.eval_every, save_every_steps=0, seed=0)
+    start = time.perf_counter()
+    result = train_finetune("embedded", train, val, config, out, sink)
+    return {"tokens_per_s": result["tokens_per_s"], "train_seconds": result["train_seconds"],
+            "wall_seconds": time.perf_counter() - start, "steps": result["steps"], "curve": sink.points,
+            "final_val_accuracy": result["val"].get("accuracy"),
+            "settings": {"share_prompt": config.share_prompt, "length_grouped": config.length_grouped,
+                         "bf16": resolve_bf16(None, "cpu"), "gradient_checkpointing": False}}
+
+
+def run_trl(method, lr, train, val, args, out):
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import RewardConfig, RewardTrainer
+
+    model, tokenizer = load_reward_model("embedded", seed=0)
+    bf16 = resolve_bf16(None, "cpu")
+    val_rows, _, _ = _encode_pairs(tokenizer, val, args.max_length, "truncate")
+    dataset = Dataset.from_list([{"prompt": p.prompt.text, "chosen": p.chosen.text,
+                                  "rejected": p.rejected.text}
+                                 for p in train])
+    curve, state = [], {"start": 0.0, "eval": 0.0}
+
+    class EvalCallback(TrainerCallback):
+        def on_train_begin(self, args_, st, control, **kw):
+            state["start"] = time.perf_counter()
+
+        def on_step_end(self, args_, st, control, model=None, **kw):
+            if st.global_step % args.eval_every == 0 or st.global_step == st.max_steps:
+                t0 = time.perf_counter()
+                trained = t0 - state["start"] - state["eval"]  # evaluation time is not training time
+                acc = _evaluate(model, val_rows, tokenizer.pad_token_id, 16, bf16, 0.0)["accuracy"]
+                state["eval"] += time.perf_counter() - t0
+                curve.append({"step": st.global_step, "seconds": trained, "val_accuracy": acc})
+
+    peft_config = None
+    if method == "lora":
+        from peft import LoraConfig, TaskType
+
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, lora_dropout=0.0,
+                                 target_modules="all-linear", modules_to_save=["score"])
+    config = RewardConfig(output_dir=str(out), per_device_train_batch_size=8, num_train_epochs=1,
+                          learning_rate=lr, max_length=args.max_length, save_strategy="no", report_to=[],
+                          logging_steps=10, seed=0, use_cpu=True)
+    trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=peft_config, callbacks=[EvalCallback()])
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    train_seconds = curve[-1]["seconds"] if curve else wall
+    return {"tokens_per_s": trainer._total_train_tokens / train_seconds, "train_seconds": train_seconds,
+            "wall_seconds": wall, "steps": trainer.state.global_step, "curve": curve,
+            "final_val_accuracy": curve[-1]["val_accuracy"] if curve else None,
+            "settings": {"gradient_checkpointing": config.gradient_checkpointing, "bf16": config.bf16}}
+
+
+def time_to(curve, target):
+    for point in curve:
+        if point["val_accuracy"] >= target - 1e-9:
+            return point["seconds"]
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=256)
+    parser.add_argument("--val-pairs", type=int, default=48)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--eval-every", type=int, default=8)
+    parser.add_argument("--methods", default="lora", help="comma list of lora,full")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON report goes")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    _, tokenizer = load_reward_model("embedded")
+    train, val = load_pairs(tokenizer, args.pairs, args.val_pairs, args.max_length)
+    report = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+              "pairs": len(train), "val_pairs": len(val), "max_length": args.max_length, "runs": {}}
+    lrs = {"lora": 1e-4, "full": 1e-5}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in args.methods.split(","):
+            for name, runner in (("rmstudio", run_rmstudio), ("trl", run_trl)):
+                print(f"running {name} {method} ...", flush=True)
+                report["runs"][f"{name}-{method}"] = runner(method, lrs[method], train, val, args,
+                                                            Path(tmp) / f"{name}-{method}")
+    print(f"\n{'run':<16}{'steps':>6}{'tokens/s':>10}{'train s':>9}{'val acc':>9}{'t->target s':>13}")
+    for method in args.methods.split(","):
+        ours, trl = report["runs"][f"rmstudio-{method}"], report["runs"][f"trl-{method}"]
+        target = min(ours["final_val_accuracy"], trl["final_val_accuracy"])
+        for name, run in (("rmstudio", ours), ("trl", trl)):
+            run["target_accuracy"] = target
+            run["seconds_to_target"] = time_to(run["curve"], target)
+            print(f"{name + '-' + method:<16}{run['steps']:>6}{run['tokens_per_s']:>10.0f}"
+                  f"{run['train_seconds']:>9.1f}"
+                  f"{run['final_val_accuracy']:>9.3f}{run['seconds_to_target'] or float('nan'):>13.1f}")
+        report[f"speedup_{method}"] = ours["tokens_per_s"] / trl["tokens_per_s"]
+        print(f"{method}: rmstudio/TRL tokens/s = {report[f'speedup_{method}']:.2f}x "
+              f"(target val accuracy {target:.3f})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,729 @@
+"""Fine-tune a reward model (LoRA or full) on preference pairs, with our own training loop.
+
+Why not TRL's RewardTrainer: it runs chosen and rejected as two rows padded to the longest of the
+batch, so the prompt they share (about 3/4 of HH tokens) is computed twice; it turns on gradient
+checkpointing by default (a second forward pass per step) and orders batches at random, so short
+pairs pay for long ones. This loop packs each pair into one row (prompt once, then the chosen
+tail, then the rejected tail, which a 4-D attention mask hides from the chosen tail and whose
+positions restart after the prompt: the rewards are exactly those of the two plain sequences),
+groups rows of similar length into a batch and never recomputes activations. It logs TRL's
+metric names (loss, accuracy, margin, mean_reward, num_tokens). benchmarks/reward_speed.py
+measures both.
+
+Scoring format (training, score_texts and the exported model agree on it):
+    input_ids = tokenizer(prompt + response, add_special_tokens=False).input_ids
+and the reward is the single logit of AutoModelForSequenceClassification, which Hugging Face
+reads at the last token that is not the pad token. That is exactly how TRL's GRPOTrainer calls a
+reward model (plain prompt + completion text, no special tokens), so an exported model scores
+the same there. No EOS is appended: with pad == eos (SmolLM2 and many others) the classifier
+would skip it anyway. An overlong pair keeps the END of the prompt and the START of the response.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.models import ModelError, ModelSource, ensure_embedded_cache, pick_device
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.reward.losses import bradley_terry_loss, pair_metrics
+
+METHODS = ("lora", "full")
+OVERLONG = ("truncate", "skip")
+DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
+KEEP_CHECKPOINTS = 2
+_STATS_KEY = "rmstudio"
+
+
+class FinetuneError(RmstudioError):
+    """A fine-tuning run that cannot start, or failed on the way (out of memory, bad data)."""
+
+
+@dataclass
+class FinetuneConfig:
+    method: str = "lora"
+    """'lora' (train low-rank adapters + the score head) or 'full' (train every weight)."""
+    learning_rate: float | None = None
+    """Peak AdamW learning rate, decayed linearly to 0; None = 1e-4 for LoRA, 1e-5 for full."""
+    epochs: int = 1
+    """Passes over the training pairs."""
+    batch_size: int = 8
+    """Pairs per forward pass (each pair is two sequences: chosen and rejected)."""
+    grad_accum: int = 1
+    """Forward passes summed into one optimizer step (effective batch = batch_size * grad_accum)."""
+    max_length: int = 384
+    """Most tokens of prompt + response in one sequence."""
+    overlong: str = "truncate"
+    """'truncate': keep the end of the prompt and the start of the response; 'skip': drop the pair."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input."""
+    lora_target_modules: str | list[str] = "all-linear"
+    """Modules that get adapters: 'all-linear' or a list of module names such as ['q_proj', 'v_proj']."""
+    bf16: bool | None = None
+    """bfloat16 autocast; None = on where the hardware does it fast (CUDA with bf16, CPUs with
+    AMX or AVX512-BF16)."""
+    length_grouped: bool = True
+    """Put pairs of similar length in one batch (less padding); the batch order stays random."""
+    share_prompt: bool = True
+    """Run the prompt once per pair (chosen and rejected share it in one packed row, 4-D mask);
+    exact, and about 1.5x fewer tokens on HH. Off, or with flash attention: chosen and rejected as
+    two padded rows, as TRL does."""
+    center_rewards_coefficient: float | None = None
+    """Adds coef * mean((r_chosen + r_rejected)^2) to keep rewards near 0 (TRL's option; 0.01 is typical)."""
+    eval_every_steps: int = 50
+    """Validate every this many optimizer steps (and always at the end); 0 = only at the end."""
+    save_every_steps: int = 50
+    """Checkpoint every this many optimizer steps; 0 = only on cancel."""
+    seed: int = 0
+    """Seed for the score head's initialisation, the data order and dropout."""
+    device: str | None = None
+    """'cpu', 'cuda', 'cuda:N', 'mps'; None = the best one available."""
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.overlong not in OVERLONG:
+            raise ValueError(f"overlong must be one of {OVERLONG}, got {self.overlong!r}")
+        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
+                                                   and 0 < self.learning_rate < 1):
+            raise ValueError(f"learning_rate must be a number in (0, 1) or None, got {self.learning_rate!r}")
+        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "lora_alpha"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        if not isinstance(self.max_length, int) or self.max_length < 8:
+            raise ValueError(f"max_length must be a whole number >= 8 tokens, got {self.max_length!r}")
+        for name in ("eval_every_steps", "save_every_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0 (0 = never), got {value!r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
+        if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
+            raise ValueError("center_rewards_coefficient must be >= 0 or None, "
+                             f"got {self.center_rewards_coefficient!r}")
+        if not (self.lora_target_modules == "all-linear" or (
+                isinstance(self.lora_target_modules, (list, tuple)) and self.lora_target_modules
+                and all(isinstance(m, str) and m for m in self.lora_target_modules))):
+            raise ValueError("lora_target_modules must be 'all-linear' or a non-empty list of module names, "
+                             f"got {self.lora_target_modules!r}")
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LR[self.method]
+
+
+# ---------------------------------------------------------------- tokenising
+
+def encode_pair_text(tokenizer, prompts: list[str], responses: list[str], max_length: int,
+                     overlong: str = "truncate") -> list[tuple[list[int], bool] | None]:
+    """Token ids of prompt + response for each row, with a 'was truncated' flag.
+
+    None for an overlong row when ``overlong == 'skip'``. Without truncation the ids are exactly
+    ``tokenizer(prompt + response, add_special_tokens=False).input_ids``.
+    """
+    if not prompts:
+        return []
+    texts = [p + r for p, r in zip(prompts, responses)]
+    fast = getattr(tokenizer, "is_fast", False)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=fast)
+    out = []
+    budget = max_length
+    for i, ids in enumerate(enc["input_ids"]):
+        ids = list(ids) or [tokenizer.eos_token_id]  # an empty text still needs one token
+        if len(ids) <= budget:
+            out.append((ids, False))
+            continue
+        if overlong == "skip":
+            out.append(None)
+            continue
+        if fast:  # tokens that start inside the prompt belong to the prompt
+            plen = len(prompts[i])
+            split = sum(1 for start, _ in enc["offset_mapping"][i] if start < plen)
+        else:
+            split = len(tokenizer(prompts[i], add_special_tokens=False)["input_ids"])
+        prompt_ids, response_ids = ids[:split], ids[split:]
+        # The response keeps at least half the budget; the prompt keeps its end.
+        keep_response = min(len(response_ids), max(budget - len(prompt_ids), budget // 2))
+        keep_prompt = budget - keep_response
+        kept = prompt_ids[len(prompt_ids) - keep_prompt:] if keep_prompt else []
+        kept = kept + response_ids[:keep_response]
+        out.append((kept, True))
+    return out
+
+
+def _encode_pairs(tokenizer, pairs, max_length: int, overlong: str):
+    """(chosen_ids, rejected_ids, target, margin) per kept pair, and the truncated/skipped counts."""
+    prompts = [p.prompt.text for p in pairs]
+    chosen = encode_pair_text(tokenizer, prompts, [p.chosen.text for p in pairs], max_length, overlong)
+    rejected = encode_pair_text(tokenizer, prompts, [p.rejected.text for p in pairs], max_length, overlong)
+    rows, truncated, skipped = [], 0, 0
+    for pair, c, r in zip(pairs, chosen, rejected):
+        if c is None or r is None:
+            skipped += 1
+            continue
+        truncated += int(c[1] or r[1])
+        rows.append((c[0], r[0], float(getattr(pair, "target", 1.0)), float(getattr(pair, "margin", 0.0))))
+    return rows, truncated, skipped
+
+
+def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _last_scored(ids: list[int], pad_id: int) -> int:
+    """Where Hugging Face's sequence classifier reads the reward: the last token that is not pad."""
+    for i in range(len(ids) - 1, -1, -1):
+        if ids[i] != pad_id:
+            return i
+    return 0
+
+
+def _pack(batch, pad_id: int, device, float_mask: bool):
+    """One row per pair: shared prefix + chosen tail + rejected tail, so the prompt runs once.
+
+    The rejected tail sees the prefix but not the chosen tail (a 4-D mask) and its positions
+    restart where the prefix ends, so each reward equals the one from its own plain sequence.
+    Returns input_ids, 4-D mask, position_ids, and the packed index of each chosen/rejected reward.
+    """
+    rows, positions, at_chosen, at_rejected, shared = [], [], [], [], []
+    for chosen, rejected, *_ in batch:
+        common = 0
+        for a, b in zip(chosen, rejected):
+            if a != b:
+                break
+            common += 1
+        rows.append(chosen + rejected[common:])
+        positions.append(list(range(len(chosen))) + list(range(common, len(rejected))))
+        at_chosen.append(_last_scored(chosen, pad_id))
+        last = _last_scored(rejected, pad_id)
+        at_rejected.append(last if last < common else len(chosen) + last - common)
+        shared.append((common, len(chosen), len(rows[-1])))
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    allow = torch.tril(torch.ones(width, width, dtype=torch.bool)).repeat(len(rows), 1, 1)
+    for i, (row, (common, end_chosen, end)) in enumerate(zip(rows, shared)):
+        ids[i, :end] = torch.tensor(row)
+        pos[i, :end] = torch.tensor(positions[i])
+        allow[i, end_chosen:end, common:end_chosen] = False  # rejected never sees chosen
+        allow[i, end:, :] = False
+        allow[i, end:, end:] = torch.eye(width - end, dtype=torch.bool)  # padding sees itself: no NaN
+    mask = allow[:, None]
+    if float_mask:  # eager attention adds the mask to the scores
+        mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
+    return (ids.to(device), mask.to(device), pos.to(device),
+            torch.tensor(at_chosen, device=device), torch.tensor(at_rejected, device=device))
+
+
+def _packed_rewards(model, batch, pad_id: int, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r_chosen, r_rejected) for a batch of pairs, the prompt computed once per pair."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = next(model.parameters()).device
+    impl = getattr(inner.config, "_attn_implementation", "sdpa")
+    ids, mask, pos, at_c, at_r = _pack(batch, pad_id, device, float_mask=impl == "eager")
+    captured = {}
+    hook = getattr(inner, _head_name(inner)).register_forward_hook(
+        lambda module, args, output: captured.__setitem__("scores", output))
+    try:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+    finally:
+        hook.remove()
+    scores = captured["scores"][..., 0].float()  # per-token rewards, (pairs, width)
+    rows = torch.arange(len(batch), device=device)
+    return scores[rows, at_c], scores[rows, at_r]
+
+
+def _pair_rewards(model, batch, pad_id: int, bf16: bool, pack: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if pack:
+        return _packed_rewards(model, batch, pad_id, bf16)
+    device = next(model.parameters()).device
+    ids, mask = _pad([b[0] for b in batch] + [b[1] for b in batch], pad_id, device)
+    r = _rewards(model, ids, mask, bf16)
+    return r[:len(batch)], r[len(batch):]
+
+
+def _can_pack(model) -> bool:
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(inner.config, "_attn_implementation", "sdpa") in ("sdpa", "eager")
+
+
+@torch.no_grad()
+def _packing_agrees(model, rows, pad_id: int) -> bool:
+    """Packed rewards equal plain ones on a few real pairs (an architecture that ignores custom
+    4-D masks or position ids would differ); one small forward, in float32."""
+    was_training = model.training
+    model.eval()
+    try:
+        packed = _pair_rewards(model, rows, pad_id, False, pack=True)
+        plain = _pair_rewards(model, rows, pad_id, False, pack=False)
+        return all(torch.allclose(a, b, atol=1e-3, rtol=1e-3) for a, b in zip(packed, plain))
+    except Exception:  # noqa: BLE001 - any failure means: do not pack
+        return False
+    finally:
+        model.train(was_training)
+
+
+def _epoch_batches(rows, batch_size: int, seed: int, epoch: int, length_grouped: bool,
+                   packed: bool = False) -> list[list[int]]:
+    """Row indices per batch for one epoch; a pure function of (seed, epoch) so resume replays it."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    if length_grouped:
+        # As HF's LengthGroupedSampler: sort within mega-batches, keep the batch order random.
+        mega = batch_size * 50
+        length = [len(r[0]) + len(r[1]) if packed else max(len(r[0]), len(r[1])) for r in rows]
+        order = [i for k in range(0, len(order), mega)
+                 for i in sorted(order[k:k + mega], key=lambda j: -length[j])]
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if length_grouped:
+        rng.shuffle(batches)
+    return batches
+
+
+# ---------------------------------------------------------------- model
+
+def resolve_bf16(setting: bool | None, device: str) -> bool:
+    """bf16 autocast where it is fast: CUDA with bf16 support, CPUs with AMX or AVX512-BF16."""
+    if setting is not None:
+        return bool(setting)
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+        except OSError:
+            return False
+        return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    return False
+
+
+def _model_folder(base: str) -> str:
+    source = ModelSource.parse(base)
+    if source.kind == "embedded":
+        return str(ensure_embedded_cache())
+    if source.kind == "gguf":
+        raise ModelError("fine-tuning needs a Hugging Face model directory or 'embedded', not a GGUF file")
+    return source.location
+
+
+def load_reward_model(base: str, seed: int = 0):
+    """AutoModelForSequenceClassification(num_labels=1) + tokenizer (right padding, pad = eos if missing)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = _model_folder(base)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        torch.manual_seed(seed)  # the new score head is initialised from this
+        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32)
+    except Exception as exc:
+        raise ModelError(f"could not load {base!r} as a reward model: {exc}") from exc
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelError(f"the tokenizer of {base!r} has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.eos_token_id is None:
+        tokenizer.eos_token = tokenizer.pad_token
+    tokenizer.padding_side = "right"
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _head_name(model) -> str:
+    for name in ("score", "classifier", "classification_head", "v_head"):
+        if isinstance(getattr(model, name, None), torch.nn.Module):
+            return name
+    raise ModelError(f"cannot find the score head of {type(model).__name__}")
+
+
+def _wrap_lora(model, config: FinetuneConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    head = _head_name(model)
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules=config.lora_target_modules,
+                      exclude_modules=[head], modules_to_save=[head])
+    return get_peft_model(model, lora)
+
+
+def _rewards(model, ids, mask, bf16: bool) -> torch.Tensor:
+    with torch.autocast(device_type=ids.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model(input_ids=ids, attention_mask=mask, use_cache=False)
+    return out.logits[:, 0].float()
+
+
+@torch.no_grad()
+def score_texts(model, tokenizer, prompts: list[str], responses: list[str], max_length: int,
+                batch_size: int = 16) -> np.ndarray:
+    """Rewards for prompt + response, in float32, formatted as in training (see module docstring)."""
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    if not prompts:
+        return np.zeros(0, dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    encoded = [e[0] for e in encode_pair_text(tokenizer, list(prompts), list(responses), max_length)]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    scores = np.zeros(len(encoded), dtype=np.float32)
+    for k in range(0, len(order), batch_size):
+        idx = order[k:k + batch_size]
+        ids, mask = _pad([encoded[i] for i in idx], tokenizer.pad_token_id, device)
+        scores[idx] = _rewards(model, ids, mask, False).cpu().numpy()
+    model.train(was_training)
+    return scores
+
+
+@torch.no_grad()
+def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: float,
+              pack: bool = True) -> dict[str, float]:
+    if not rows:
+        return {}
+    model.eval()
+    pack = pack and _can_pack(model)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+    rc, rr, tg, mg = [], [], [], []
+    for k in range(0, len(order), batch_size):
+        batch = [rows[i] for i in order[k:k + batch_size]]
+        chosen, rejected = _pair_rewards(model, batch, pad_id, bf16, pack)
+        rc.append(chosen)
+        rr.append(rejected)
+        tg += [b[2] for b in batch]
+        mg += [b[3] for b in batch]
+    model.train()
+    rc, rr = torch.cat(rc), torch.cat(rr)
+    target = torch.tensor(tg, device=rc.device)
+    loss = bradley_terry_loss(rc, rr, target, torch.tensor(mg, device=rc.device), center)
+    return {"loss": loss.item(), **pair_metrics(rc, rr, target)}
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict) -> Path:
+    """Write checkpoints/step-N via a temp dir + rename, so a crash never leaves half a checkpoint."""
+    from safetensors.torch import save_file
+
+    root = out_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{meta['step']}"
+    temp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{meta['step']}-", dir=root))
+    try:
+        save_file(_trainable_state(model), str(temp / "trainable.safetensors"))
+        if meta["config"]["method"] == "lora":
+            model.save_pretrained(temp / "adapter")  # a standard PEFT adapter (+ score head)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": _rng_state()}, temp / "state.pt")
+        (temp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temp, final)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+    for old in list_checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(out_dir: Path) -> list[Path]:
+    """Complete checkpoints (renamed into place, with meta.json), oldest first."""
+    root = Path(out_dir) / "checkpoints"
+    found = []
+    for path in root.glob("step-*") if root.is_dir() else []:
+        suffix = path.name.removeprefix("step-")
+        if suffix.isdigit() and (path / "meta.json").is_file():
+            found.append((int(suffix), path))
+    return [p for _, p in sorted(found)]
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
+    from safetensors.torch import load_file
+
+    state = load_file(str(path / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in state]
+    if missing:
+        raise FinetuneError(f"checkpoint {path} does not match this model (missing {missing[:3]})")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor.to(params[name].device))
+    other = torch.load(path / "state.pt", weights_only=False)  # our own file, written above
+    optimizer.load_state_dict(other["optimizer"])
+    scheduler.load_state_dict(other["scheduler"])
+    _set_rng_state(other["rng"])
+    return json.loads((path / "meta.json").read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- export
+
+def save_reward_stats(model_dir, mean: float, std: float) -> None:
+    """Store the training rewards' mean/std in config.json under 'rmstudio' (normalise: (r - mean) / std)."""
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.setdefault(_STATS_KEY, {}).update({"reward_mean": float(mean), "reward_std": float(std)})
+    temp = path.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temp, path)
+
+
+def _model_card(base: str, config: FinetuneConfig, result: dict) -> str:
+    def table(metrics):
+        lines = [f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float)]
+        return "\n".join(lines) or "| - | - |"
+
+    return f"""---
+library_name: transformers
+tags: [reward-model, rmstudio]
+---
+# Reward model trained with rmstudio
+
+Base model: `{base}`; method: {config.method}; steps: {result['steps']}; pairs truncated:
+{result['truncated']}, skipped: {result['skipped']}.
+
+## How to score
+
+A single-logit `AutoModelForSequenceClassification` (num_labels=1). Format exactly as in training:
+
+```python
+ids = tokenizer(prompt + response, add_special_tokens=False).input_ids
+reward = model(torch.tensor([ids])).logits[0, 0]
+```
+
+Prompt and response are concatenated as plain text: no chat template, no special tokens, no
+EOS (as TRL's GRPOTrainer passes prompt + completion to a reward model, so this directory works
+as `reward_funcs="path/to/model"`). The reward is read at the last token that is not the pad
+token. Longer inputs ({config.max_length} tokens in training) keep
+the end of the prompt and the start of the response. `config.json` → `rmstudio.reward_mean` /
+`reward_std` hold the training rewards' statistics, to normalise scores: `(r - mean) / std`.
+
+## Validation
+
+| metric | value |
+|---|---|
+{table(result['val'])}
+
+## Training (last step)
+
+| metric | value |
+|---|---|
+{table(result['train'])}
+
+## Configuration
+
+```json
+{json.dumps(asdict(config), indent=2)}
+```
+"""
+
+
+def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: bool) -> Path:
+    """Merge LoRA, write out_dir/model (atomically) with tokenizer, reward stats and a model card."""
+    # Reward statistics over (up to 256) training pairs, in float32 as at inference; spread over
+    # the data (rows are in input order) and computed prompt-once like training.
+    sample = rows[::max(1, len(rows) // 256)][:256]
+    rewards = []
+    model.eval()
+    with torch.no_grad():
+        for k in range(0, len(sample), 16):
+            chosen, rejected = _pair_rewards(model, sample[k:k + 16], tokenizer.pad_token_id, False, pack)
+            rewards += [chosen.cpu(), rejected.cpu()]
+    rewards = torch.cat(rewards) if rewards else torch.zeros(1)
+    merged = model.merge_and_unload() if config.method == "lora" else model
+    merged.config.pad_token_id = tokenizer.pad_token_id
+    merged.config.num_labels = 1
+    target = out_dir / "model"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=out_dir))
+    try:
+        merged.save_pretrained(temp, safe_serialization=True)
+        tokenizer.save_pretrained(temp)
+        save_reward_stats(temp, rewards.mean().item(), rewards.std().item() if rewards.numel() > 1 else 1.0)
+        (temp / "README.md").write_text(_model_card(base, config, {**result, "model_dir": str(target)}),
+                                        encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(temp, target)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------- training
+
+def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, out_dir,
+                   sink: ProgressSink | None = None, resume: bool = False) -> dict:
+    """Train a reward model on ``train_pairs`` (TrainingPair-like), validate on ``val_pairs``.
+
+    Logs ``train/{loss,accuracy,margin,mean_reward,num_tokens}``, ``epoch``, ``total_steps`` every
+    step and ``val/{loss,accuracy,margin}`` every ``eval_every_steps`` and at the end. Polls
+    ``sink.should_stop()`` between forward passes; on cancel it saves a checkpoint and returns.
+    ``resume=True`` continues from the latest complete checkpoint in ``out_dir/checkpoints``.
+    """
+    sink = sink or NullSink()
+    out_dir = Path(out_dir)
+    device = pick_device(config.device)
+    bf16 = resolve_bf16(config.bf16, device)
+    model, tokenizer = load_reward_model(base, config.seed)
+    rows, truncated, skipped = _encode_pairs(tokenizer, list(train_pairs), config.max_length, config.overlong)
+    val_rows, _, _ = _encode_pairs(tokenizer, list(val_pairs), config.max_length, "truncate")
+    if not rows:
+        raise FinetuneError(f"no training pairs left ({len(train_pairs)} given, {skipped} longer than "
+                            f"max_length={config.max_length} skipped)")
+    if config.method == "lora":
+        model = _wrap_lora(model, config)
+    model.to(device)
+    model.train()
+    pad_id = tokenizer.pad_token_id
+    center = config.center_rewards_coefficient or 0.0
+    pack = config.share_prompt and _can_pack(model) and _packing_agrees(model, rows[:2], pad_id)
+
+    batches_per_epoch = math.ceil(len(rows) / config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total_steps))
+
+    step, num_tokens, train_seconds = 0, 0, 0.0
+    train_metrics: dict[str, float] = {}
+    val_metrics: dict[str, float] = {}
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    if resume:
+        found = list_checkpoints(out_dir)
+        if found:
+            meta = _load_checkpoint(found[-1], model, optimizer, scheduler)
+            saved = meta["config"]
+            for key in ("method", "batch_size", "grad_accum", "epochs", "seed", "max_length", "overlong"):
+                if saved.get(key) != getattr(config, key):
+                    raise FinetuneError(f"cannot resume from {found[-1]}: it was trained with {key}="
+                                        f"{saved.get(key)!r}, this run has {getattr(config, key)!r}")
+            step, num_tokens = meta["step"], meta["num_tokens"]
+            train_seconds, train_metrics = meta.get("train_seconds", 0.0), meta.get("train", {})
+            val_metrics = meta.get("val", {})
+
+    def meta() -> dict:
+        return {"step": step, "num_tokens": num_tokens, "train_seconds": train_seconds, "base": base,
+                "config": {**asdict(config), "learning_rate": config.lr, "bf16": bf16, "device": device,
+                           "share_prompt": pack},
+                "train": train_metrics, "val": val_metrics, "total_steps": total_steps,
+                "truncated": truncated, "skipped": skipped}
+
+    def validate() -> None:
+        nonlocal val_metrics
+        if val_rows:
+            val_metrics = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack)
+            sink.log(step, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
+
+    status = "finished"
+    sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped})
+    try:
+        while step < total_steps and status == "finished":
+            epoch = step // steps_per_epoch
+            batches = _epoch_batches(rows, config.batch_size, config.seed, epoch, config.length_grouped, pack)
+            first = (step % steps_per_epoch) * config.grad_accum
+            for start in range(first, len(batches), config.grad_accum):
+                group = batches[start:start + config.grad_accum]
+                started = time.perf_counter()
+                sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
+                for micro in group:
+                    if sink.should_stop():
+                        status = "cancelled"
+                        break
+                    batch = [rows[i] for i in micro]
+                    rc, rr = _pair_rewards(model, batch, pad_id, bf16, pack)
+                    target = torch.tensor([b[2] for b in batch], device=rc.device)
+                    margin = torch.tensor([b[3] for b in batch], device=rc.device)
+                    loss = bradley_terry_loss(rc, rr, target, margin, center)
+                    (loss / len(group)).backward()
+                    metrics = {"loss": loss.item(), **pair_metrics(rc, rr, target)}
+                    for k in sums:
+                        value = metrics[k]
+                        sums[k] += (0.0 if math.isnan(value) else value) / len(group)
+                    # TRL's num_tokens: tokens of chosen + rejected, however we batch them
+                    num_tokens += sum(len(b[0]) + len(b[1]) for b in batch)
+                if status == "cancelled":
+                    optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
+                    break
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                train_seconds += time.perf_counter() - started
+                train_metrics = {**sums, "num_tokens": float(num_tokens)}
+                sink.log(step, {f"train/{k}": v for k, v in train_metrics.items()}
+                         | {"epoch": step / steps_per_epoch, "total_steps": total_steps,
+                            "train/seconds": train_seconds,
+                            "train/learning_rate": scheduler.get_last_lr()[0]})
+                if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
+                    validate()
+                if config.save_every_steps and step % config.save_every_steps == 0 and step < total_steps:
+                    _save_checkpoint(out_dir, model, optimizer, scheduler, meta())
+                if sink.should_stop():
+                    status = "cancelled"
+                    break
+    except torch.OutOfMemoryError as exc:
+        raise FinetuneError(f"out of memory at step {step + 1} (batch_size={config.batch_size}, "
+                            f"max_length={config.max_length}); lower batch_size or max_length and raise "
+                            "grad_accum to keep the effective batch") from exc
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+            raise FinetuneError(f"out of memory at step {step + 1} (batch_size={config.batch_size}, "
+                                f"max_length={config.max_length}); lower batch_size or max_length") from exc
+        raise FinetuneError(f"training failed at step {step + 1}: {exc}") from exc
+
+    result = {"status": status, "steps": step, "total_steps": total_steps, "train": train_metrics,
+              "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
+              "checkpoint": None, "tokens_per_s": num_tokens / train_seconds if train_seconds else 0.0,
+              "train_seconds": train_seconds}
+    if status == "cancelled":
+        result["checkpoint"] = str(_save_checkpoint(out_dir, model, optimizer, scheduler, meta()))
+        return result
+    validate()
+    result["val"] = val_metrics
+    result["model_dir"] = str(_export(model, tokenizer, base, config, result, rows, out_dir, pack))
+    return result

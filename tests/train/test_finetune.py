@@ -1,0 +1,200 @@
+"""The LoRA / full reward-model trainer on tiny random Llamas (CPU, a few seconds each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import tiny_models  # noqa: E402
+from rmstudio.core.records import Text  # noqa: E402
+from rmstudio.core.reward.data import TrainingPair  # noqa: E402
+from rmstudio.core.reward.finetune import (  # noqa: E402
+    FinetuneConfig, encode_pair_text, list_checkpoints, load_reward_model, score_texts, train_finetune,
+)
+
+WORDS = "the quick brown fox jumps over lazy dog sea wind poem tips sleep night egg water".split()
+
+
+def make_pairs(n: int, seed: int = 0, prompt_words: int = 4) -> list[TrainingPair]:
+    """Chosen responses end with ' Paris', rejected ones do not: learnable from the last token."""
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(n):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(prompt_words)) + "?"
+        body = " " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
+        pairs.append(TrainingPair(
+            comparison_id=i, prompt_id=i, prompt=Text(prompt), chosen_id=2 * i, chosen=Text(body + " Paris"),
+            rejected_id=2 * i + 1, rejected=Text(body + " egg")))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    return str(tiny_models.save_tiny_model(tmp_path_factory.mktemp("tiny")))
+
+
+class RecordingSink:
+    def __init__(self, stop_after: int | None = None):
+        self.logs: list[tuple[int, dict]] = []
+        self.stop_after = stop_after
+        self.step = 0
+
+    def log(self, step, metrics):
+        self.step = step
+        self.logs.append((step, dict(metrics)))
+
+    def should_stop(self):
+        return self.stop_after is not None and self.step >= self.stop_after
+
+    def series(self, key):
+        return [m[key] for _, m in self.logs if key in m]
+
+
+def config(**kw) -> FinetuneConfig:
+    base = dict(epochs=3, batch_size=8, max_length=32, eval_every_steps=5, save_every_steps=5, bf16=False,
+                device="cpu")
+    return FinetuneConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("method,lr", [("lora", 2e-2), ("full", 2e-3)])
+def test_loss_decreases_and_params_change(base_dir, tmp_path, method, lr):
+    sink = RecordingSink()
+    before, _ = load_reward_model(base_dir)
+    result = train_finetune(base_dir, make_pairs(64), make_pairs(16, seed=1),
+                            config(method=method, learning_rate=lr),
+                            tmp_path, sink)
+    assert result["status"] == "finished" and result["steps"] == 24
+    losses = sink.series("train/loss")
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.05
+    assert result["val"]["accuracy"] > 0.8
+    for key in ("train/accuracy", "train/margin", "train/mean_reward", "train/num_tokens", "epoch",
+                "total_steps", "val/loss", "val/accuracy", "val/margin"):
+        assert sink.series(key), key
+    assert list_checkpoints(tmp_path), "no checkpoint written"
+    meta = json.loads((list_checkpoints(tmp_path)[-1] / "meta.json").read_text())
+    assert meta["config"]["method"] == method and meta["config"]["learning_rate"] == lr
+    from transformers import AutoModelForSequenceClassification
+
+    after = AutoModelForSequenceClassification.from_pretrained(result["model_dir"])
+    changed = [n for n, p in after.state_dict().items() if not torch.equal(p, before.state_dict()[n])]
+    assert any("score" in n for n in changed)
+    assert any("layers.0" in n for n in changed)
+    assert result["tokens_per_s"] > 0
+
+
+def test_cancel_leaves_checkpoint_and_resume_finishes(base_dir, tmp_path):
+    train, val = make_pairs(48), make_pairs(8, seed=1)
+    cfg = config(method="lora", learning_rate=1e-2, save_every_steps=100, eval_every_steps=0)
+    sink = RecordingSink(stop_after=2)
+    result = train_finetune(base_dir, train, val, cfg, tmp_path / "run", sink)
+    assert result["status"] == "cancelled" and result["steps"] == 2 and result["model_dir"] is None
+    checkpoints = list_checkpoints(tmp_path / "run")
+    assert [p.name for p in checkpoints] == ["step-2"]
+    assert (checkpoints[0] / "adapter" / "adapter_config.json").is_file()
+    assert (checkpoints[0] / "state.pt").is_file()
+
+    resumed = train_finetune(base_dir, train, val, cfg, tmp_path / "run", RecordingSink(), resume=True)
+    assert resumed["status"] == "finished" and resumed["steps"] == 18
+    straight = train_finetune(base_dir, train, val, cfg, tmp_path / "straight", RecordingSink())
+    assert resumed["val"]["loss"] == pytest.approx(straight["val"]["loss"], abs=1e-5)
+    assert resumed["train"]["num_tokens"] == straight["train"]["num_tokens"]
+
+
+def test_export_reload_scores_match(base_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    pairs, val = make_pairs(32), make_pairs(8, seed=1)
+    result = train_finetune(base_dir, pairs, val, config(epochs=1, learning_rate=1e-2), tmp_path,
+                            RecordingSink())
+    model_dir = result["model_dir"]
+    cfg = json.loads(open(os.path.join(model_dir, "config.json")).read())
+    assert cfg["pad_token_id"] is not None and len(cfg["id2label"]) == 1
+    assert "reward_std" in cfg["rmstudio"]
+    assert "How to score" in open(os.path.join(model_dir, "README.md")).read()
+    # Loaded as TRL's GRPOTrainer loads a reward_funcs path, and called as it calls it.
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    prompts = [p.prompt.text for p in pairs[:6]]
+    responses = [p.chosen.text for p in pairs[:6]]
+    scores = score_texts(model, tok, prompts, responses, max_length=32)
+    inputs = tok(text=[p + r for p, r in zip(prompts, responses)], return_tensors="pt", padding=True,
+                 padding_side="right", add_special_tokens=False)
+    with torch.no_grad():
+        trl_style = model(**inputs).logits[:, 0]
+    assert torch.allclose(trl_style, torch.from_numpy(scores), atol=1e-4)
+    assert float(scores.std()) > 0
+    # The merged, reloaded model reproduces the validation loss of the trained (LoRA) model.
+    r_chosen = score_texts(model, tok, [p.prompt.text for p in val], [p.chosen.text for p in val], 32)
+    r_rejected = score_texts(model, tok, [p.prompt.text for p in val], [p.rejected.text for p in val], 32)
+    loss = -torch.nn.functional.logsigmoid(torch.from_numpy(r_chosen - r_rejected)).mean().item()
+    assert loss == pytest.approx(result["val"]["loss"], abs=1e-4)
+
+
+def test_overlong_pairs_truncated_or_skipped(base_dir, tmp_path):
+    _, tok = load_reward_model(base_dir)
+    long_pairs = make_pairs(4, seed=3, prompt_words=40)
+    pairs = make_pairs(12) + long_pairs
+    encoded = encode_pair_text(tok, [long_pairs[0].prompt.text], [long_pairs[0].chosen.text], 16)
+    ids, cut = encoded[0]
+    assert cut and len(ids) == 16
+    full = tok(long_pairs[0].prompt.text + long_pairs[0].chosen.text, add_special_tokens=False).input_ids
+    assert ids == full[-16:]  # a short response survives whole, the prompt loses its start
+
+    truncated = train_finetune(base_dir, pairs, [], config(epochs=1, max_length=24), tmp_path / "t",
+                               RecordingSink())
+    assert truncated["truncated"] == 4 and truncated["skipped"] == 0
+    skipped = train_finetune(base_dir, pairs, [], config(epochs=1, max_length=24, overlong="skip"),
+                             tmp_path / "s", RecordingSink())
+    assert skipped["skipped"] == 4 and skipped["truncated"] == 0 and skipped["steps"] == 2
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"method": "qlora"}, "method must be one of"),
+    ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+    ({"learning_rate": -1.0}, "learning_rate must be"),
+    ({"overlong": "wrap"}, "overlong must be one of"),
+    ({"max_length": 2}, "max_length must be"),
+    ({"lora_target_modules": []}, "lora_target_modules"),
+])
+def test_bad_config_is_a_clear_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FinetuneConfig(**kwargs)
+
+
+def test_default_learning_rate_per_method():
+    assert FinetuneConfig(method="lora").lr == 1e-4
+    assert FinetuneConfig(method="full").lr == 1e-5
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_shared_prompt_rewards_equal_separate_sequences(base_dir, attention):
+    from rmstudio.core.reward.finetune import _encode_pairs, _pair_rewards
+
+    model, tok = load_reward_model(base_dir)
+    model.set_attn_implementation(attention)
+    model.eval()
+    pairs = make_pairs(6, seed=5) + make_pairs(2, seed=6, prompt_words=30)  # two truncated ones
+    pairs.append(TrainingPair(99, 99, Text("same?"), 1, Text(" same"), 2, Text(" same")))
+    rows, truncated, _ = _encode_pairs(tok, pairs, 24, "truncate")
+    assert truncated == 2
+    with torch.no_grad():
+        packed = _pair_rewards(model, rows, tok.pad_token_id, False, pack=True)
+        padded = _pair_rewards(model, rows, tok.pad_token_id, False, pack=False)
+    for a, b in zip(packed, padded):
+        assert torch.allclose(a, b, atol=1e-5)
+    plain = score_texts(model, tok, [p.prompt.text for p in pairs], [p.chosen.text for p in pairs], 24)
+    assert torch.allclose(packed[0], torch.from_numpy(plain), atol=1e-5)
+
+
+def test_unshared_batches_train_too(base_dir, tmp_path):
+    result = train_finetune(base_dir, make_pairs(32), make_pairs(8, seed=1),
+                            config(epochs=1, learning_rate=1e-2, share_prompt=False), tmp_path,
+                            RecordingSink())
+    assert result["status"] == "finished" and result["steps"] == 4

@@ -1,0 +1,94 @@
+"""LoRA/full through the project's training entry point: evaluation, resume, and TRL using the
+exported reward model as a GRPO reward function."""
+
+import pytest
+from builders import synthetic_project
+from tiny_models import save_tiny_model, tiny_model_and_tokenizer
+
+from rmstudio.core.project import Project
+from rmstudio.core.reward.scoring import load_reward_model
+from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, train_reward_model
+from rmstudio.core.runs import list_runs
+
+FAST = {"epochs": 2, "batch_size": 8, "max_length": 64, "learning_rate": 3e-3, "eval_every_steps": 0,
+        "save_every_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_lora_run_is_evaluated_and_its_model_scores_like_training(tmp_path, tiny_dir):
+    path = synthetic_project(tmp_path, n=64)
+    config = RewardTrainConfig(method="lora", base=str(tiny_dir), device="cpu", val_fraction=0.25,
+                               finetune=dict(FAST))
+    result = train_reward_model(path, config)
+    assert result["status"] == "finished"
+    evaluation = result["evaluation"]
+    assert evaluation["pairs"] == result["val_pairs"] > 0
+    assert evaluation["accuracy"] == pytest.approx(result["metrics"]["val/accuracy"], abs=1e-6)
+    with Project.open(path) as project:
+        [run] = list_runs(project, "reward")
+        assert run["status"] == "finished"
+        kinds = {r[0] for r in project.conn.execute("SELECT kind FROM artifacts WHERE run_id = ?", (run["id"],))}
+        assert {"model", "evaluation"} <= kinds
+
+
+def test_a_cancelled_fine_tune_resumes_in_its_own_run(tmp_path, tiny_dir):
+    path = synthetic_project(tmp_path, n=64)
+
+    class StopAtStep2:
+        def log(self, step, metrics):
+            self.step = step
+
+        def should_stop(self):
+            return getattr(self, "step", 0) >= 2
+
+    config = RewardTrainConfig(method="full", base=str(tiny_dir), device="cpu", finetune=dict(FAST))
+    first = train_reward_model(path, config, sink=StopAtStep2())
+    assert first["status"] == "cancelled" and first["checkpoint"]
+    folder = runs_dir(path) / f"run-{first['run_id']}"
+    resumed = train_reward_model(path, RewardTrainConfig(method="full", base=str(tiny_dir), device="cpu",
+                                                         finetune={**FAST, "resume": str(folder)}))
+    assert resumed["status"] == "finished" and resumed["run_id"] == first["run_id"]
+    assert resumed["steps"] == resumed["total_steps"]
+    with Project.open(path) as project:
+        assert [r["status"] for r in list_runs(project, "reward")] == ["finished"]
+
+
+def test_trl_grpo_accepts_the_exported_reward_model(tmp_path, tiny_dir):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    path = synthetic_project(tmp_path, n=32)
+    result = train_reward_model(path, RewardTrainConfig(method="lora", base=str(tiny_dir), device="cpu",
+                                                        finetune=dict(FAST)))
+    policy, tokenizer = tiny_model_and_tokenizer(seed=1)
+    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), per_device_train_batch_size=2, num_generations=2,
+                      max_completion_length=4, max_steps=1, report_to=[], use_cpu=True, logging_steps=1,
+                      save_strategy="no")
+    trainer = GRPOTrainer(model=policy, reward_funcs=result["model_dir"], args=args,
+                          train_dataset=Dataset.from_list([{"prompt": "What is the capital of France?"}] * 4),
+                          processing_class=tokenizer)
+    trainer.train()
+    rewards = [entry for entry in trainer.state.log_history if "reward" in entry]
+    assert rewards, trainer.state.log_history
+    # the same folder scores through rmstudio too
+    scorer = load_reward_model(result["model_dir"], device="cpu")
+    assert scorer.hf is not None
+
+
+def test_cli_train_rm_lora_writes_a_transformers_folder(tmp_path, tiny_dir, capsys):
+    from transformers import AutoModelForSequenceClassification
+
+    from rmstudio.cli import main
+
+    path = synthetic_project(tmp_path, n=32)
+    out = tmp_path / "rm"
+    code = main(["train-rm", str(path), "--method", "lora", "--base", str(tiny_dir), "--device", "cpu",
+                 "--epochs", "1", "--batch-size", "8", "--max-length", "64", "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.num_labels == 1
+    assert (out / "README.md").read_text().count("accuracy") >= 1
