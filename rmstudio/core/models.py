@@ -286,6 +286,14 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
         if _env_offline():
             # The hub library reads HF_HUB_OFFLINE once at import; honour a later setting too.
             model_kwargs["local_files_only"] = tok_kwargs["local_files_only"] = True
+        else:
+            try:
+                folder = download_from_hub(source.location, sink)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise ModelError(f"could not download '{source.location}': this machine is offline; "
+                                     "use a local model directory or GGUF file") from exc
+                raise ModelError(f"could not download '{source.location}': {exc}") from exc
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **tok_kwargs)
@@ -312,6 +320,31 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"]
+
+
+def download_from_hub(repo_id: str, sink: ProgressSink | None = None) -> str:
+    """Fetch a hub model (safetensors and tokenizer files only, never pickles) into the Hugging
+    Face cache, reporting bytes done / total to the sink; returns the local folder."""
+    from huggingface_hub import snapshot_download
+    from tqdm.auto import tqdm
+
+    sink = sink or NullSink()
+
+    class SinkTqdm(tqdm):
+        # The hub reports file progress through a tqdm; forward it (and stay quiet on the console).
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            self.done = 0.0  # a disabled tqdm does not count, so count here
+
+        def update(self, n=1):
+            self.done += n or 0
+            sink.log(0, {"stage": "download", "done": float(self.done), "total": float(self.total or 0)})
+
+    return snapshot_download(repo_id, allow_patterns=HUB_FILES, tqdm_class=SinkTqdm)
 
 
 def _env_offline() -> bool:

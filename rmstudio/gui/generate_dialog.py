@@ -344,6 +344,10 @@ class GenerateDialog(QDialog):
     def _on_job_progress(self, step: int, metrics: dict) -> None:
         if self._shut_down:
             return
+        if metrics.get("stage") == "download":
+            done, total = metrics.get("done", 0) / 2**20, metrics.get("total", 0) / 2**20
+            self._show_status(f"Downloading the model… {done:,.0f} of {total:,.0f} MiB")
+            return
         if "stage" in metrics:
             stages = int(metrics.get("stages", 0)) or 1
             self._show_status("Preparing the embedded model (first use only, about 20 s)… "

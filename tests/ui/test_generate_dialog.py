@@ -228,3 +228,14 @@ def test_compute_device_setting_is_stored_and_preselected(qtbot, tmp_path):
     assert window.status_device.text().startswith("Device: CPU")
     assert window.status_device.menu() is window.device_menu
     window.close()
+
+
+def test_download_progress_is_shown_in_mib(qtbot, tmp_path):
+    from rmstudio.core.project import Project
+    from rmstudio.gui.generate_dialog import GenerateDialog
+
+    with Project.create(tmp_path / "d.rmstudio") as project:
+        dialog = GenerateDialog(project)
+        qtbot.addWidget(dialog)
+        dialog._on_job_progress(0, {"stage": "download", "done": 3 * 2**20, "total": 10 * 2**20})
+        assert dialog.status_label.text() == "Downloading the model… 3 of 10 MiB"
