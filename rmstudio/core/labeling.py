@@ -167,16 +167,3 @@ def progress(project: Project, annotator: str, now: datetime | None = None) -> d
     eta = remaining * 3600.0 / rate if rate > 0 else None
     return {"total": total, "labeled": labeled, "mine": mine, "last_hour": last_hour,
             "rate_per_hour": rate, "remaining": remaining, "eta_seconds": eta, "at": utc_now()}
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from ..core.collect import prompts_without_pairs
 from ..core.generation import GenerationConfig
+from ..core.timefmt import format_duration
 from ..core.models import ModelError
 from ..core.project import Project
 from .model_picker import ModelPicker
@@ -44,14 +45,6 @@ def available_devices() -> set[str] | None:
         found.add("mps")
     return found
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class GenerateDialog(QDialog):
@@ -367,7 +360,7 @@ class GenerateDialog(QDialog):
         left = elapsed / step * (total - step)
         self._rate = (f"{metrics.get('tokens_per_s', 0.0):,.1f} tokens/s · "
                       f"{int(metrics.get('tokens', 0)):,} tokens")
-        eta = f"about {_duration(left)} left" if step < total else "done"
+        eta = f"about {format_duration(left)} left" if step < total else "done"
         self.rate_label.setText(f"{self._rate} · {eta}")
         self.rate_label.show()
         if self.cancel_button.isEnabled():
@@ -391,7 +384,7 @@ class GenerateDialog(QDialog):
         self.progress.setValue(result.get("prompts_done", 0))
         took = ""
         if self._started_at:
-            took = f"generating took {_duration(time.perf_counter() - self._started_at)}"
+            took = f"generating took {format_duration(time.perf_counter() - self._started_at)}"
         self.rate_label.setText(" · ".join(part for part in (self._rate, took) if part))
         self.rate_label.setVisible(bool(self.rate_label.text()))
         self._refresh_prompt_counts()

@@ -10,14 +10,31 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
-    QPushButton, QSpinBox, QSplitter, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..core.labeling import (
-    displayed_to_stored, format_duration, next_for_annotator, progress, side_swap,
+    displayed_to_stored,
+    next_for_annotator,
+    progress,
+    side_swap,
 )
 from ..core.project import Comparison, Project
+from ..core.timefmt import format_duration
 from .label_render import diff_html, flat_response, text_html
 from .pages import heading, paragraph
 from .store_writer import StoreWriter

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from ..core.project import Project
 from ..core.runs import list_runs, run_metrics
+from ..core.timefmt import format_duration
 from .pages import heading
 from .plots import color, make_plot, place_legend
 
@@ -37,12 +38,7 @@ def _duration(run: dict) -> str:
         end = datetime.now(timezone.utc)
     if start is None or end is None:
         return ""
-    seconds = max(0.0, (end - start).total_seconds())
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+    return format_duration((end - start).total_seconds())
 
 
 class RunsPage(QWidget):
