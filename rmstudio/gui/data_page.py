@@ -188,9 +188,31 @@ class DataPage(QWidget):
         out, _ = QFileDialog.getSaveFileName(self, "Export for TRL", suggested,
                                              "JSON Lines (*.jsonl);;Parquet (*.parquet)")
         if out:
-            try:
-                report = export_project(self.project, out)
-            except Exception as exc:  # noqa: BLE001
-                QMessageBox.warning(self, "Export failed", str(exc))
-                return
-            self.status.setText(report.summary())
+            self.export_to(out)
+
+    def export_to(self, out: str) -> None:
+        """Export in a worker thread with its own connection (large projects take seconds)."""
+        project_path = self.project.path
+
+        def job(_sink):
+            with Project.open(project_path) as project:
+                return export_project(project, out)
+
+        self.progress.show()
+        self.status.setText("Exporting…")
+        # Bound methods, not closures: Qt then runs them on this (the UI) thread.
+        self._job = start_job(self, job, self._on_export_finished, self._on_export_failed)
+        self.refresh()
+
+    def _on_export_finished(self, report) -> None:
+        self._job = None
+        self.progress.hide()
+        self.status.setText(report.summary())
+        self.refresh()
+
+    def _on_export_failed(self, message: str, _details: str) -> None:
+        self._job = None
+        self.progress.hide()
+        self.status.setText("Export failed; nothing was written.")
+        self.refresh()
+        QMessageBox.warning(self, "Export failed", message)

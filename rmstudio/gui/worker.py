@@ -48,6 +48,17 @@ class JobWorker(QObject):
         self.stop_requested.set()
 
 
+class _Relay(QObject):
+    """Calls ``callback`` in the thread this object lives in (the parent's: the UI thread)."""
+
+    def __init__(self, callback: Callable, parent: QObject):
+        super().__init__(parent)
+        self.callback = callback
+
+    def call(self, *args) -> None:
+        self.callback(*args)
+
+
 def start_job(parent: QObject, job: Callable, on_finished=None, on_failed=None,
               on_progress=None) -> tuple[QThread, JobWorker]:
     """Start ``job(sink)`` on a new thread owned by ``parent``; returns (thread, worker)."""
@@ -55,12 +66,13 @@ def start_job(parent: QObject, job: Callable, on_finished=None, on_failed=None,
     worker = JobWorker(job)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    if on_progress:
-        worker.sig_progress.connect(on_progress)
-    if on_finished:
-        worker.sig_finished.connect(on_finished)
-    if on_failed:
-        worker.sig_failed.connect(on_failed)
+    # Callbacks go through relays owned by `parent`, so they always run on the UI thread, even
+    # when they are lambdas or closures (a plain callable would run on the worker thread, where
+    # touching a widget can crash the app).
+    for signal, callback in ((worker.sig_progress, on_progress), (worker.sig_finished, on_finished),
+                             (worker.sig_failed, on_failed)):
+        if callback:
+            signal.connect(_Relay(callback, parent).call)
     worker.sig_finished.connect(thread.quit)
     worker.sig_failed.connect(thread.quit)
     thread.finished.connect(worker.deleteLater)

@@ -85,3 +85,42 @@ def test_the_window_opens_without_the_heavy_ml_imports():
                           env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_export_runs_in_the_background_and_writes_the_file(window, qtbot, tmp_path):
+    import json
+
+    path = tmp_path / "p.rmstudio"
+    with Project.create(path) as project:
+        from rmstudio.core.importer import import_files
+
+        import_files(project, [write_jsonl(tmp_path / "d.jsonl",
+                                           [{"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(4)])])
+    window.open_project(path)
+    out = tmp_path / "prefs.jsonl"
+    window.data_page.export_to(str(out))
+    qtbot.waitUntil(lambda: "wrote 4 rows" in window.data_page.status.text(), timeout=10000)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"prompt": "q0", "chosen": "x", "rejected": "y"}
+
+
+def test_job_callbacks_run_on_the_ui_thread_even_as_lambdas(qtbot):
+    import threading
+
+    from PySide6.QtWidgets import QWidget
+
+    from rmstudio.gui.worker import start_job
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    threads = []
+
+    def job(sink):
+        sink.log(1, {})
+        return "done"
+
+    thread, worker = start_job(owner, job, on_finished=lambda result: threads.append(("finished", threading.get_ident())),
+                               on_progress=lambda step, m: threads.append(("progress", threading.get_ident())))
+    qtbot.waitUntil(lambda: len(threads) == 2, timeout=5000)
+    thread.wait(5000)
+    assert {ident for _, ident in threads} == {threading.get_ident()}
