@@ -25,6 +25,15 @@ def _bucket(bucket: dict) -> str:
     return f"≥ {low:g}" if high is None else f"{low:g} – {high:g}"
 
 
+def _overlong_note(result: dict) -> str:
+    """Fine-tunes cut or drop pairs longer than max_length; say how many (TRL does it silently)."""
+    truncated, skipped = result.get("truncated"), result.get("skipped")
+    if truncated is None and skipped is None:
+        return ""
+    return (f"<br>Over-long pairs: {truncated or 0:,} truncated (end of the prompt and start of the "
+            f"response kept), {skipped or 0:,} skipped.")
+
+
 def _num(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -140,7 +149,8 @@ class ResultsPanel(QWidget):
             f"&nbsp;&nbsp;vs random <b>50%</b> and prefer-longer <b>{_pct(longer)}</b>: {verdict}.<br>"
             f"ECE {_num(evaluation.get('ece'))} · reward–length correlation "
             f"{_num(evaluation.get('reward_length_correlation'), 2)} · validation loss "
-            f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}")
+            f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}"
+            + _overlong_note(result))
         self._plot_histograms(evaluation)
         self._plot_reliability(evaluation.get("reliability") or [])
         self._plot_margins(evaluation.get("accuracy_by_margin") or [])

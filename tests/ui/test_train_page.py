@@ -224,3 +224,17 @@ def test_a_fine_tune_result_without_evaluation_still_shows_validation_accuracy(t
     page.results.show_result({"status": "finished", "run_id": 2, "method": "lora", "seconds": 3.0,
                               "train": {"accuracy": 0.9}, "val": {"accuracy": 0.8125, "loss": 0.4}})
     assert "Validation accuracy 81.2%" in page.results.headline.text()
+
+
+def test_results_say_how_many_overlong_pairs_were_cut_or_dropped(qtbot):
+    from rmstudio.gui.train_results import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    evaluation = {"pairs": 4, "accuracy": 0.75, "baseline_longer": 0.5, "ece": 0.1,
+                  "reward_length_correlation": 0.0, "rewards_chosen": [1, 2, 3, 4],
+                  "rewards_rejected": [0, 1, 2, 5], "reliability": [], "accuracy_by_margin": [],
+                  "accuracy_per_annotator": {}, "confident_mistakes": []}
+    panel.show_result({"run_id": 3, "method": "lora", "status": "finished", "evaluation": evaluation,
+                       "metrics": {}, "truncated": 12, "skipped": 0})
+    assert "12 truncated" in panel.headline.text() and "0 skipped" in panel.headline.text()
