@@ -92,3 +92,18 @@ def test_cli_train_rm_lora_writes_a_transformers_folder(tmp_path, tiny_dir, caps
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.num_labels == 1
     assert (out / "README.md").read_text().count("accuracy") >= 1
+
+
+def test_batched_pair_scoring_matches_one_by_one(tmp_path, tiny_dir):
+    from rmstudio.core.reward.data import snapshot_pairs
+
+    path = synthetic_project(tmp_path, n=20)
+    result = train_reward_model(path, RewardTrainConfig(method="full", base=str(tiny_dir), device="cpu",
+                                                        finetune={**FAST, "epochs": 1}))
+    scorer = load_reward_model(result["model_dir"], device="cpu")
+    with Project.open(path) as project:
+        pairs = snapshot_pairs(project)[:7]
+    r_c, r_r = scorer.score_pairs(pairs, batch_pairs=3)
+    for pair, c, r in zip(pairs, r_c, r_r):
+        one = scorer.score(pair.prompt, [pair.chosen, pair.rejected])
+        assert abs(one[0] - c) < 1e-4 and abs(one[1] - r) < 1e-4

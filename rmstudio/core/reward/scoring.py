@@ -48,12 +48,17 @@ class RewardScorer:
             with torch.no_grad():
                 rewards = self.instant.head(torch.as_tensor(features)).numpy()
             return rewards[0::2], rewards[1::2]
+        from .finetune import score_texts
+
+        model, tokenizer, max_length = self.hf
         chosen, rejected = [], []
         for start in range(0, len(pairs), batch_pairs):
-            for p in pairs[start:start + batch_pairs]:
-                r = self.score(p.prompt, [p.chosen, p.rejected])
-                chosen.append(r[0])
-                rejected.append(r[1])
+            batch = pairs[start:start + batch_pairs]
+            prompts = [p.prompt.text for p in batch]
+            rewards = score_texts(model, tokenizer, prompts + prompts,
+                                  [p.chosen.text for p in batch] + [p.rejected.text for p in batch], max_length)
+            chosen.extend(rewards[:len(batch)])
+            rejected.extend(rewards[len(batch):])
             sink.log(min(start + batch_pairs, len(pairs)), {"total": len(pairs)})
         return np.array(chosen), np.array(rejected)
 
