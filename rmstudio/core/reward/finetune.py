@@ -22,6 +22,7 @@ would skip it anyway. An overlong pair keeps the END of the prompt and the START
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import math
 import os
 import random
@@ -441,6 +442,21 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextmanager
+def _written_atomically(final: Path, prefix: str):
+    """Yield a temp folder beside ``final``; on success it replaces ``final`` in one rename, so a
+    crash never leaves half a checkpoint or model behind."""
+    temp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    try:
+        yield temp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temp, final)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
 def _save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict) -> Path:
     """Write checkpoints/step-N via a temp dir + rename, so a crash never leaves half a checkpoint."""
     from safetensors.torch import save_file
@@ -448,20 +464,13 @@ def _save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict) -> 
     root = out_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{meta['step']}"
-    temp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{meta['step']}-", dir=root))
-    try:
+    with _written_atomically(final, prefix=f".tmp-step-{meta['step']}-") as temp:
         save_file(_trainable_state(model), str(temp / "trainable.safetensors"))
         if meta["config"]["method"] == "lora":
             model.save_pretrained(temp / "adapter")  # a standard PEFT adapter (+ score head)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": _rng_state()}, temp / "state.pt")
         (temp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(temp, final)
-    finally:
-        if temp.exists():
-            shutil.rmtree(temp, ignore_errors=True)
     for old in list_checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -575,19 +584,12 @@ def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: b
     merged.config.num_labels = 1
     target = out_dir / "model"
     out_dir.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=out_dir))
-    try:
+    with _written_atomically(target, prefix=".tmp-model-") as temp:
         merged.save_pretrained(temp, safe_serialization=True)
         tokenizer.save_pretrained(temp)
         save_reward_stats(temp, rewards.mean().item(), rewards.std().item() if rewards.numel() > 1 else 1.0)
         (temp / "README.md").write_text(_model_card(base, config, {**result, "model_dir": str(target)}),
                                         encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(temp, target)
-    finally:
-        if temp.exists():
-            shutil.rmtree(temp, ignore_errors=True)
     return target
 
 
