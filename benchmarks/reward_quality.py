@@ -34,8 +34,11 @@ HH = resource("examples", "hh-rlhf-harmless-base-test.jsonl.gz")
 
 class Quiet:
     def log(self, step, metrics):
-        if metrics.get("stage") == "features" and metrics.get("done", 0) % 800 < 16:
-            print(f"  features {metrics['done']}/{metrics['total']}", flush=True)
+        if metrics.get("stage") in ("features", "probe") and metrics.get("done", 0) % 800 < 16:
+            print(f"  {metrics['stage']} {metrics['done']}/{metrics['total']}", flush=True)
+        if "val/accuracy" in metrics or ("train/loss" in metrics and step % 25 == 0):
+            shown = {k: round(v, 3) for k, v in metrics.items() if k in ("train/loss", "val/accuracy", "train/seconds")}
+            print(f"  step {step}: {shown}", flush=True)
 
     def should_stop(self):
         return False
@@ -84,6 +87,7 @@ def main() -> None:
                 "wall_seconds": wall, "train_seconds": train_seconds,
                 "reward_length_correlation": report["reward_length_correlation"],
                 "train_pairs": trained.get("train_pairs"), "val_pairs": trained.get("val_pairs"),
+                "settings": config.finetune,
             }
             print(f"{method}: test accuracy {report['accuracy']:.3f}, wall {wall:.0f} s", flush=True)
 

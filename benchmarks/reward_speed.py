@@ -1,14 +1,23 @@
 """Reward-model training speed: rmstudio's fine-tune loop vs TRL's RewardTrainer (its defaults).
 
-Run from the repository root: ``python benchmarks/reward_speed.py [--pairs 256] [--max-length 256]
-[--methods lora,full] [--eval-every 8] [--val-pairs 48] [--threads N]``.
+Run from the repository root: ``python benchmarks/reward_speed.py [--pairs 384] [--val-pairs 160]
+[--max-length 256] [--methods lora,full] [--eval-every 8] [--threads N]``.
 Same model (the embedded SmolLM2-135M-Instruct), same HH-harmless pairs (only pairs whose chosen
-and rejected both fit max_length, so TRL's filter and our truncation see identical data), same
-learning rate, batch size 8, one epoch, same machine, run back to back. Both are validated with
-the same function on the same held-out pairs every --eval-every steps; evaluation time is not
-counted as training time. tokens/s counts non-pad tokens (attention-mask sum) per training second.
+and rejected both fit max_length, so TRL's filter and our truncation see identical data), batch
+size 8, one epoch, same machine, run back to back. Each trainer runs with its own defaults:
+TRL's RewardConfig as shipped (learning rate 1e-4, gradient checkpointing, bf16 where supported,
+a random score head), rmstudio's FinetuneConfig as shipped (1e-4 LoRA / 1e-5 full, prompt shared
+per pair, length-grouped batches, no checkpointing, a score head started from a linear probe; the
+probe's forward pass counts as training time). A third run, rmstudio with a random head, shows
+how much of the gain is the loop and how much the probe. Only the number of epochs is set (one,
+TRL's default is three) to bound the run.
+
+All runs are validated with the same function on the same held-out pairs before training and
+every --eval-every steps; evaluation time is not counted as training time. The target accuracy
+is TRL's own final validation accuracy; "t->target" is the training time until a run first
+reaches it. tokens/s counts non-pad tokens of chosen + rejected per training second.
 On a shared machine pass --threads 1: with two threads and other work on the cores, OpenMP
-threads wait for each other and both trainers run 3-5x slower and far noisier.
+threads wait for each other and every trainer runs 3-5x slower and far noisier.
 Prints a table and writes benchmarks/results/reward_speed.json.
 """
 
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -71,21 +81,26 @@ class TimedSink:
         return False
 
 
-def run_rmstudio(method, lr, train, val, args, out):
+def run_rmstudio(method, train, val, args, out, head_init="probe"):
     sink = TimedSink()
-    config = FinetuneConfig(method=method, learning_rate=lr, epochs=1, batch_size=8,
-                            max_length=args.max_length,
-                            eval_every_steps=args.eval_every, save_every_steps=0, seed=0)
+    config = FinetuneConfig(method=method, epochs=1, batch_size=8, max_length=args.max_length,
+                            eval_every_steps=args.eval_every, save_every_steps=0, seed=0, head_init=head_init)
     start = time.perf_counter()
     result = train_finetune("embedded", train, val, config, out, sink)
+    if head_init == "random":  # the probe run logs its step-0 accuracy itself
+        model, tokenizer = load_reward_model("embedded", seed=0)
+        val_rows, _, _ = _encode_pairs(tokenizer, val, args.max_length, "truncate")
+        acc = _evaluate(model, val_rows, tokenizer.pad_token_id, 16, resolve_bf16(None, "cpu"), 0.0)["accuracy"]
+        sink.points.insert(0, {"step": 0, "seconds": 0.0, "val_accuracy": acc})
     return {"tokens_per_s": result["tokens_per_s"], "train_seconds": result["train_seconds"],
             "wall_seconds": time.perf_counter() - start, "steps": result["steps"], "curve": sink.points,
             "final_val_accuracy": result["val"].get("accuracy"),
-            "settings": {"share_prompt": config.share_prompt, "length_grouped": config.length_grouped,
+            "settings": {"learning_rate": config.lr, "share_prompt": config.share_prompt,
+                         "length_grouped": config.length_grouped, "head_init": head_init,
                          "bf16": resolve_bf16(None, "cpu"), "gradient_checkpointing": False}}
 
 
-def run_trl(method, lr, train, val, args, out):
+def run_trl(method, train, val, args, out):
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import RewardConfig, RewardTrainer
@@ -99,7 +114,9 @@ def run_trl(method, lr, train, val, args, out):
     curve, state = [], {"start": 0.0, "eval": 0.0}
 
     class EvalCallback(TrainerCallback):
-        def on_train_begin(self, args_, st, control, **kw):
+        def on_train_begin(self, args_, st, control, model=None, **kw):
+            acc = _evaluate(model, val_rows, tokenizer.pad_token_id, 16, bf16, 0.0)["accuracy"]
+            curve.append({"step": 0, "seconds": 0.0, "val_accuracy": acc})
             state["start"] = time.perf_counter()
 
         def on_step_end(self, args_, st, control, model=None, **kw):
@@ -116,9 +133,9 @@ def run_trl(method, lr, train, val, args, out):
 
         peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, lora_dropout=0.0,
                                  target_modules="all-linear", modules_to_save=["score"])
-    config = RewardConfig(output_dir=str(out), per_device_train_batch_size=8, num_train_epochs=1,
-                          learning_rate=lr, max_length=args.max_length, save_strategy="no", report_to=[],
-                          logging_steps=10, seed=0, use_cpu=True)
+    # TRL's defaults, except one epoch (as ours) and what a CPU run needs to start at all.
+    config = RewardConfig(output_dir=str(out), num_train_epochs=1, save_strategy="no", report_to=[],
+                          logging_steps=10, seed=0, use_cpu=not torch.cuda.is_available())
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=peft_config, callbacks=[EvalCallback()])
     start = time.perf_counter()
@@ -128,7 +145,9 @@ def run_trl(method, lr, train, val, args, out):
     return {"tokens_per_s": trainer._total_train_tokens / train_seconds, "train_seconds": train_seconds,
             "wall_seconds": wall, "steps": trainer.state.global_step, "curve": curve,
             "final_val_accuracy": curve[-1]["val_accuracy"] if curve else None,
-            "settings": {"gradient_checkpointing": config.gradient_checkpointing, "bf16": config.bf16}}
+            "settings": {"learning_rate": config.learning_rate, "batch_size": config.per_device_train_batch_size,
+                         "gradient_checkpointing": config.gradient_checkpointing, "bf16": config.bf16,
+                         "max_length": config.max_length}}
 
 
 def time_to(curve, target):
@@ -140,11 +159,12 @@ def time_to(curve, target):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=256)
-    parser.add_argument("--val-pairs", type=int, default=48)
+    parser.add_argument("--pairs", type=int, default=384)
+    parser.add_argument("--val-pairs", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--eval-every", type=int, default=8)
-    parser.add_argument("--methods", default="lora", help="comma list of lora,full")
+    parser.add_argument("--methods", default="lora,full", help="comma list of lora,full")
+    parser.add_argument("--no-random-head", action="store_true", help="skip the rmstudio random-head runs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON report goes")
     args = parser.parse_args()
@@ -153,28 +173,42 @@ def main() -> None:
 
     _, tokenizer = load_reward_model("embedded")
     train, val = load_pairs(tokenizer, args.pairs, args.val_pairs, args.max_length)
-    report = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-              "pairs": len(train), "val_pairs": len(val), "max_length": args.max_length, "runs": {}}
-    lrs = {"lora": 1e-4, "full": 1e-5}
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                         f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}",
+              "torch_threads": torch.get_num_threads(), "pairs": len(train), "val_pairs": len(val),
+              "max_length": args.max_length, "runs": {}}
+    runners = [("rmstudio", lambda m, *a: run_rmstudio(m, *a, head_init="probe")), ("trl", run_trl)]
+    if not args.no_random_head:
+        runners.insert(1, ("rmstudio-random-head", lambda m, *a: run_rmstudio(m, *a, head_init="random")))
+    methods = args.methods.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        for method in args.methods.split(","):
-            for name, runner in (("rmstudio", run_rmstudio), ("trl", run_trl)):
+        for method in methods:
+            for name, runner in runners:
                 print(f"running {name} {method} ...", flush=True)
-                report["runs"][f"{name}-{method}"] = runner(method, lrs[method], train, val, args,
-                                                            Path(tmp) / f"{name}-{method}")
-    print(f"\n{'run':<16}{'steps':>6}{'tokens/s':>10}{'train s':>9}{'val acc':>9}{'t->target s':>13}")
-    for method in args.methods.split(","):
-        ours, trl = report["runs"][f"rmstudio-{method}"], report["runs"][f"trl-{method}"]
-        target = min(ours["final_val_accuracy"], trl["final_val_accuracy"])
-        for name, run in (("rmstudio", ours), ("trl", trl)):
+                run = runner(method, train, val, args, Path(tmp) / f"{name}-{method}")
+                report["runs"][f"{name}-{method}"] = run
+                print(f"  {run['steps']} steps, {run['train_seconds']:.0f} s, "
+                      f"val accuracy {run['final_val_accuracy']:.3f}", flush=True)
+    print(f"\n{'run':<28}{'steps':>6}{'tokens/s':>10}{'train s':>9}{'val acc':>9}{'t->target s':>13}")
+    for method in methods:
+        trl = report["runs"][f"trl-{method}"]
+        target = trl["final_val_accuracy"]
+        for name, _ in runners:
+            run = report["runs"][f"{name}-{method}"]
             run["target_accuracy"] = target
             run["seconds_to_target"] = time_to(run["curve"], target)
-            print(f"{name + '-' + method:<16}{run['steps']:>6}{run['tokens_per_s']:>10.0f}"
-                  f"{run['train_seconds']:>9.1f}"
-                  f"{run['final_val_accuracy']:>9.3f}{run['seconds_to_target'] or float('nan'):>13.1f}")
-        report[f"speedup_{method}"] = ours["tokens_per_s"] / trl["tokens_per_s"]
-        print(f"{method}: rmstudio/TRL tokens/s = {report[f'speedup_{method}']:.2f}x "
-              f"(target val accuracy {target:.3f})")
+            print(f"{name + '-' + method:<28}{run['steps']:>6}{run['tokens_per_s']:>10.0f}"
+                  f"{run['train_seconds']:>9.1f}{run['final_val_accuracy']:>9.3f}"
+                  f"{run['seconds_to_target'] if run['seconds_to_target'] is not None else float('nan'):>13.1f}")
+        ours = report["runs"][f"rmstudio-{method}"]
+        report[f"tokens_per_s_ratio_{method}"] = ours["tokens_per_s"] / trl["tokens_per_s"]
+        reached = ours["seconds_to_target"]
+        report[f"time_to_target_speedup_{method}"] = (
+            trl["seconds_to_target"] / reached if reached else None)
+        print(f"{method}: tokens/s rmstudio/TRL = {report[f'tokens_per_s_ratio_{method}']:.2f}x; "
+              f"TRL's final val accuracy {target:.3f} reached "
+              + (f"{report[f'time_to_target_speedup_{method}']:.1f}x sooner" if reached else "never")
+              + " by rmstudio")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

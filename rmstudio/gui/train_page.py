@@ -13,7 +13,7 @@ from dataclasses import asdict
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
     QLineEdit, QMessageBox, QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter,
     QTabWidget, QVBoxLayout, QWidget,
 )
@@ -184,6 +184,12 @@ class TrainPage(QWidget):
         ft.addRow("Batch size", self.batch_size)
         ft.addRow("Max length (tokens)", self.max_length)
         ft.addRow("Overlong pairs", self.overlong)
+        self.probe_head = QCheckBox("Start the score head from a linear probe")
+        self.probe_head.setChecked(True)
+        self.probe_head.setToolTip("Before fine-tuning, fit the score head on the frozen model's features "
+                                   "(a few hundred pairs, one pass without gradients). Training then starts "
+                                   "well above chance. Off: a random head, as TRL starts.")
+        ft.addRow("", self.probe_head)
         layout.addWidget(self.finetune_box)
 
         preview_box = QGroupBox("What trains")
@@ -318,7 +324,8 @@ class TrainPage(QWidget):
                 raise ValueError(f"learning rate {self.learning_rate.text()!r} is not a number") from None
             finetune = {"epochs": self.epochs.value(), "learning_rate": lr,
                         "batch_size": self.batch_size.value(), "max_length": self.max_length.value(),
-                        "overlong": self.overlong.currentData()}
+                        "overlong": self.overlong.currentData(),
+                        "head_init": "probe" if self.probe_head.isChecked() else "random"}
         return RewardTrainConfig(method=method, base=self.base(), val_fraction=self.val_share.value() / 100,
                                  seed=self.seed.value(), finetune=finetune)
 
@@ -429,6 +436,10 @@ class TrainPage(QWidget):
             self.progress.setRange(0, max(1, int(total)))
             self.progress.setValue(int(done))
             self.progress.setFormat(f"Features %v/%m computed · {int(cached):,} from cache")
+        elif stage == "probe":
+            self.progress.setRange(0, max(1, int(metrics.get("total", 0))))
+            self.progress.setValue(int(metrics.get("done", 0)))
+            self.progress.setFormat("Probing the frozen model for the head %v/%m pairs")
         elif stage == "fit":
             self.progress.setRange(0, 0)
             self.progress.setFormat("Fitting the head…")

@@ -58,8 +58,9 @@ class RecordingSink:
 
 
 def config(**kw) -> FinetuneConfig:
+    # A random head by default, so the tests below see the training loop learn from chance.
     base = dict(epochs=3, batch_size=8, max_length=32, eval_every_steps=5, save_every_steps=5, bf16=False,
-                device="cpu")
+                device="cpu", head_init="random")
     return FinetuneConfig(**(base | kw))
 
 
@@ -162,6 +163,8 @@ def test_overlong_pairs_truncated_or_skipped(base_dir, tmp_path):
     ({"overlong": "wrap"}, "overlong must be one of"),
     ({"max_length": 2}, "max_length must be"),
     ({"lora_target_modules": []}, "lora_target_modules"),
+    ({"head_init": "zeros"}, "head_init must be one of"),
+    ({"probe_pairs": 0}, "probe_pairs must be a whole number >= 1"),
 ])
 def test_bad_config_is_a_clear_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -198,3 +201,38 @@ def test_unshared_batches_train_too(base_dir, tmp_path):
                             config(epochs=1, learning_rate=1e-2, share_prompt=False), tmp_path,
                             RecordingSink())
     assert result["status"] == "finished" and result["steps"] == 4
+
+
+def test_probe_head_scores_as_the_probe_fitted_it(base_dir):
+    """The probe's standardisation folds into the head exactly: the model's own rewards give
+    the probe's validation accuracy and margin, and a learnable preference is learned at once."""
+    from rmstudio.core.reward.finetune import _encode_pairs, _evaluate, _fit_probe_head
+
+    model, tok = load_reward_model(base_dir)
+    rows, _, _ = _encode_pairs(tok, make_pairs(64), 32, "truncate")
+    val_rows, _, _ = _encode_pairs(tok, make_pairs(16, seed=1), 32, "truncate")
+    before = _evaluate(model, val_rows, tok.pad_token_id, 8, False, 0.0)
+    sink = RecordingSink()
+    probe = _fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
+                            config(head_init="probe", probe_pairs=48), sink)
+    after = _evaluate(model, val_rows, tok.pad_token_id, 8, False, 0.0)
+    assert probe["pairs"] == 48 and probe["val_pairs"] == 16 and probe["covers_val"]
+    assert after["accuracy"] == pytest.approx(probe["val/accuracy"])
+    assert after["margin"] == pytest.approx(probe["val/margin"], rel=1e-3, abs=1e-4)
+    assert after["accuracy"] > 0.9 and after["loss"] < before["loss"] - 0.05
+    assert sink.series("done")[-1] == 64 and "fit" in sink.series("stage")
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_probe_initialised_run_starts_where_the_probe_left_it(base_dir, tmp_path, method):
+    sink = RecordingSink()
+    result = train_finetune(base_dir, make_pairs(64), make_pairs(16, seed=1),
+                            config(method=method, head_init="probe", epochs=1, learning_rate=1e-3),
+                            tmp_path, sink)
+    first_val = [(step, m["val/accuracy"]) for step, m in sink.logs if "val/accuracy" in m][0]
+    assert first_val[0] == 0 and first_val[1] > 0.9  # validated before the first step
+    assert result["probe"]["val/accuracy"] == first_val[1]
+    assert result["val"]["accuracy"] > 0.9
+    assert result["train_seconds"] > 0 and result["tokens_per_s"] > 0
+    meta = json.loads((list_checkpoints(tmp_path)[-1] / "meta.json").read_text()) if list_checkpoints(tmp_path) else None
+    assert meta is None or meta["config"]["head_init"] == "probe"

@@ -211,10 +211,12 @@ def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_p
     page.batch_size.setValue(4)
     page.max_length.setValue(256)
     page.overlong.setCurrentIndex(page.overlong.findData("skip"))
+    assert page.config().finetune["head_init"] == "probe"  # on by default
+    page.probe_head.setChecked(False)
     config = page.config()
     assert config.method == "full" and config.base == "embedded"
     assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
-                               "overlong": "skip"}
+                               "overlong": "skip", "head_init": "random"}
     assert not page.resume_button.isEnabled()
     assert page.resume_button.toolTip()
 

@@ -42,6 +42,7 @@ from rmstudio.core.reward.losses import bradley_terry_loss, pair_metrics
 
 METHODS = ("lora", "full")
 OVERLONG = ("truncate", "skip")
+HEAD_INITS = ("probe", "random")
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
 KEEP_CHECKPOINTS = 2
 _STATS_KEY = "rmstudio"
@@ -90,6 +91,14 @@ class FinetuneConfig:
     """Validate every this many optimizer steps (and always at the end); 0 = only at the end."""
     save_every_steps: int = 50
     """Checkpoint every this many optimizer steps; 0 = only on cancel."""
+    head_init: str = "probe"
+    """'probe': before fine-tuning, fit the score head as a logistic regression on the frozen
+    model's last-token states of up to probe_pairs training pairs (linear probing, then fine-tuning,
+    as in Kumar et al. 2022, "Fine-tuning can distort pretrained features"). Training then starts
+    at the probe's accuracy instead of chance, and a random head's large first gradients do not
+    scramble the backbone. 'random': a randomly initialised head, as TRL does."""
+    probe_pairs: int = 512
+    """Training pairs the probe reads (one forward pass each, no gradients)."""
     seed: int = 0
     """Seed for the score head's initialisation, the data order and dropout."""
     device: str | None = None
@@ -98,12 +107,14 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
         if self.overlong not in OVERLONG:
             raise ValueError(f"overlong must be one of {OVERLONG}, got {self.overlong!r}")
         if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
                                                    and 0 < self.learning_rate < 1):
             raise ValueError(f"learning_rate must be a number in (0, 1) or None, got {self.learning_rate!r}")
-        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "lora_alpha"):
+        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "lora_alpha", "probe_pairs"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
@@ -238,32 +249,42 @@ def _pack(batch, pad_id: int, device, float_mask: bool):
             torch.tensor(at_chosen, device=device), torch.tensor(at_rejected, device=device))
 
 
-def _packed_rewards(model, batch, pad_id: int, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(r_chosen, r_rejected) for a batch of pairs, the prompt computed once per pair."""
+def _head_io(model, bf16: bool, **inputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(score head input, per-token rewards) of one forward pass, read by a hook on the head."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(model.parameters()).device
-    impl = getattr(inner.config, "_attn_implementation", "sdpa")
-    ids, mask, pos, at_c, at_r = _pack(batch, pad_id, device, float_mask=impl == "eager")
     captured = {}
     hook = getattr(inner, _head_name(inner)).register_forward_hook(
-        lambda module, args, output: captured.__setitem__("scores", output))
+        lambda module, args, output: captured.update(hidden=args[0], scores=output))
     try:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-            model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+            model(**inputs, use_cache=False)
     finally:
         hook.remove()
-    scores = captured["scores"][..., 0].float()  # per-token rewards, (pairs, width)
-    rows = torch.arange(len(batch), device=device)
-    return scores[rows, at_c], scores[rows, at_r]
+    return captured["hidden"], captured["scores"][..., 0].float()
+
+
+def _pair_outputs(model, batch, pad_id: int, bf16: bool, pack: bool):
+    """(r_chosen, r_rejected, h_chosen, h_rejected): rewards and the states the head read them from."""
+    device = next(model.parameters()).device
+    if pack:  # the prompt computed once per pair
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        impl = getattr(inner.config, "_attn_implementation", "sdpa")
+        ids, mask, pos, at_c, at_r = _pack(batch, pad_id, device, float_mask=impl == "eager")
+        hidden, scores = _head_io(model, bf16, input_ids=ids, attention_mask=mask, position_ids=pos)
+        rows = torch.arange(len(batch), device=device)
+        return scores[rows, at_c], scores[rows, at_r], hidden[rows, at_c], hidden[rows, at_r]
+    seqs = [b[0] for b in batch] + [b[1] for b in batch]
+    ids, mask = _pad(seqs, pad_id, device)
+    hidden, scores = _head_io(model, bf16, input_ids=ids, attention_mask=mask)
+    rows = torch.arange(len(seqs), device=device)
+    at = torch.tensor([_last_scored(s, pad_id) for s in seqs], device=device)
+    r, h, n = scores[rows, at], hidden[rows, at], len(batch)
+    return r[:n], r[n:], h[:n], h[n:]
 
 
 def _pair_rewards(model, batch, pad_id: int, bf16: bool, pack: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    if pack:
-        return _packed_rewards(model, batch, pad_id, bf16)
-    device = next(model.parameters()).device
-    ids, mask = _pad([b[0] for b in batch] + [b[1] for b in batch], pad_id, device)
-    r = _rewards(model, ids, mask, bf16)
-    return r[:len(batch)], r[len(batch):]
+    return _pair_outputs(model, batch, pad_id, bf16, pack)[:2]
 
 
 def _can_pack(model) -> bool:
@@ -419,6 +440,69 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     target = torch.tensor(tg, device=rc.device)
     loss = bradley_terry_loss(rc, rr, target, torch.tensor(mg, device=rc.device), center)
     return {"loss": loss.item(), **pair_metrics(rc, rr, target)}
+
+
+@torch.no_grad()
+def _probe_states(model, rows, pad_id: int, bf16: bool, pack: bool, batch_size: int, on_batch=None):
+    """The frozen model's last-token states (the score head's inputs) of each pair, float32 numpy."""
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+    h_c = h_r = None
+    for k in range(0, len(order), batch_size):
+        idx = order[k:k + batch_size]
+        _, _, hc, hr = _pair_outputs(model, [rows[i] for i in idx], pad_id, bf16, pack)
+        if h_c is None:
+            h_c = np.zeros((len(rows), hc.shape[-1]), dtype=np.float32)
+            h_r = np.zeros_like(h_c)
+        h_c[idx], h_r[idx] = hc.float().cpu().numpy(), hr.float().cpu().numpy()
+        if on_batch:
+            on_batch(min(k + batch_size, len(order)))
+    model.train()
+    return h_c, h_r
+
+
+def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
+                    config: FinetuneConfig, sink: ProgressSink) -> dict:
+    """Set the score head to a logistic regression fitted on frozen last-token states.
+
+    The L2 strength is chosen on (up to probe_pairs/2) validation pairs, as the instant method
+    does. The probe's feature standardisation is folded into the head's weight; its constant
+    offset is dropped, which changes no pairwise comparison. Returns the probe's metrics.
+    """
+    from .instant import train_instant
+    from .instant_config import InstantConfig
+
+    sample = random.Random(config.seed).sample(rows, min(len(rows), config.probe_pairs))
+    val_sample = val_rows[:max(1, config.probe_pairs // 2)] if val_rows else []
+    total = len(sample) + len(val_sample)
+
+    def progress(done):
+        sink.log(0, {"stage": "probe", "done": done, "total": total})
+
+    states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, progress)
+    train = (*states, np.array([r[2] for r in sample], np.float32), np.array([r[3] for r in sample], np.float32))
+    val = None
+    if val_sample:
+        v_states = _probe_states(model, val_sample, pad_id, bf16, pack, config.batch_size * 2,
+                                 lambda done: progress(len(sample) + done))
+        val = (*v_states, np.array([r[2] for r in val_sample], np.float32),
+               np.array([r[3] for r in val_sample], np.float32))
+    sink.log(0, {"stage": "fit"})
+    fitted = train_instant(train, val, InstantConfig(head="linear", seed=config.seed))
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = getattr(inner, _head_name(inner))
+    weight = fitted.head.net.weight.detach() / fitted.head.feature_std
+    if not isinstance(head, torch.nn.Linear) or head.weight.shape != weight.shape:
+        raise FinetuneError(f"head_init='probe' needs a linear score head of shape {tuple(weight.shape)}, "
+                            f"found {head}; use head_init='random'")
+    with torch.no_grad():
+        head.weight.copy_(weight.to(head.weight))
+        if head.bias is not None:
+            head.bias.zero_()
+    return {"l2": fitted.l2, "pairs": len(sample), "val_pairs": len(val_sample),
+            "covers_val": len(val_sample) == len(val_rows),
+            **{f"train/{k}": v for k, v in fitted.train_metrics.items()},
+            **{f"val/{k}": v for k, v in fitted.val_metrics.items()}}
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -614,13 +698,19 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     if not rows:
         raise FinetuneError(f"no training pairs left ({len(train_pairs)} given, {skipped} longer than "
                             f"max_length={config.max_length} skipped)")
-    if config.method == "lora":
-        model = _wrap_lora(model, config)
     model.to(device)
     model.train()
     pad_id = tokenizer.pad_token_id
     center = config.center_rewards_coefficient or 0.0
     pack = config.share_prompt and _can_pack(model) and _packing_agrees(model, rows[:2], pad_id)
+    resuming = resume and bool(list_checkpoints(out_dir))
+    probe, probe_seconds = None, 0.0
+    if config.head_init == "probe" and not resuming:  # a resumed run has its head in the checkpoint
+        started = time.perf_counter()
+        probe = _fit_probe_head(model, rows, val_rows, pad_id, bf16, pack, config, sink)
+        probe_seconds = time.perf_counter() - started  # counted as training time: it is part of it
+    if config.method == "lora":
+        model = _wrap_lora(model, config)  # after the probe: the head's trainable copy starts from it
 
     batches_per_epoch = math.ceil(len(rows) / config.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
@@ -629,7 +719,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total_steps))
 
-    step, num_tokens, train_seconds = 0, 0, 0.0
+    step, num_tokens, train_seconds = 0, 0, probe_seconds
     train_metrics: dict[str, float] = {}
     val_metrics: dict[str, float] = {}
     random.seed(config.seed)
@@ -646,10 +736,12 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                                         f"{saved.get(key)!r}, this run has {getattr(config, key)!r}")
             step, num_tokens = meta["step"], meta["num_tokens"]
             train_seconds, train_metrics = meta.get("train_seconds", 0.0), meta.get("train", {})
+            probe_seconds = meta.get("probe_seconds", 0.0)
             val_metrics = meta.get("val", {})
 
     def meta() -> dict:
-        return {"step": step, "num_tokens": num_tokens, "train_seconds": train_seconds, "base": base,
+        return {"step": step, "num_tokens": num_tokens, "train_seconds": train_seconds,
+                "probe_seconds": probe_seconds, "base": base,
                 "config": {**asdict(config), "learning_rate": config.lr, "bf16": bf16, "device": device,
                            "share_prompt": pack},
                 "train": train_metrics, "val": val_metrics, "total_steps": total_steps,
@@ -663,6 +755,13 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
 
     status = "finished"
     sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped})
+    if probe is not None:
+        sink.log(0, {"probe/l2": probe["l2"], "train/seconds": train_seconds, "total_steps": total_steps})
+        if probe["covers_val"] and "val/accuracy" in probe:  # the probe scored every validation pair
+            val_metrics = {k.removeprefix("val/"): v for k, v in probe.items() if k.startswith("val/")}
+            sink.log(0, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
+        elif val_rows:
+            validate()
     try:
         while step < total_steps and status == "finished":
             epoch = step // steps_per_epoch
@@ -720,8 +819,8 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
 
     result = {"status": status, "steps": step, "total_steps": total_steps, "train": train_metrics,
               "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
-              "checkpoint": None, "tokens_per_s": num_tokens / train_seconds if train_seconds else 0.0,
-              "train_seconds": train_seconds}
+              "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
+              "train_seconds": train_seconds, "probe": probe}
     if status == "cancelled":
         result["checkpoint"] = str(_save_checkpoint(out_dir, model, optimizer, scheduler, meta()))
         return result
