@@ -34,6 +34,7 @@ from ..core.labeling import (
     side_swap,
 )
 from ..core.project import Comparison, Project
+from ..core.relabel import review_queue
 from ..core.timefmt import format_duration
 from .label_render import diff_html, flat_response, text_html
 from .pages import heading, paragraph
@@ -93,6 +94,7 @@ class LabelPage(QWidget):
         self.overlap_share = 0.0
         self.current: Comparison | None = None
         self.swapped = False
+        self.review_note = ""
         self._pending: int | None = None  # request id of the label write in flight
         self._shortcuts: dict = {}
         self.setFocusPolicy(Qt.StrongFocus)
@@ -273,6 +275,7 @@ class LabelPage(QWidget):
         """Show one pair, on the sides this annotator always sees it on; reuses the views."""
         self.current = self.project.comparison(comparison_id)
         self.swapped = side_swap(comparison_id, self.annotator)
+        self.review_note = self._review_note(comparison_id)
         self._close_better_box()
         self._render()
         if self.stack.currentIndex() != 1:
@@ -280,13 +283,25 @@ class LabelPage(QWidget):
         self._install_shortcuts("pair")
         self._refresh_timer.start()
 
+    def _review_note(self, comparison_id: int) -> str:
+        """A badge for a pair sent back for another look, with this annotator's earlier label."""
+        if comparison_id not in review_queue(self.project, self.annotator):
+            return ""
+        earlier = self.project.label(comparison_id, self.annotator)
+        said = ""
+        if earlier is not None:
+            shown = {"a": "right" if self.swapped else "left", "b": "left" if self.swapped else "right",
+                     "tie": "tie", "both_bad": "both bad", "skip": "skip"}[earlier.choice]
+            said = f" (your earlier label: {shown})"
+        return f"  ·  <b style='color:#c77700'>sent back for review</b>{said}"
+
     def _render(self) -> None:
         if self.current is None:
             return
         c = self.current
         left, right = (c.response_b, c.response_a) if self.swapped else (c.response_a, c.response_b)
         role_color = self.palette().link().color().name()
-        self.prompt_header.setText(f"Prompt  ·  pair #{c.id}")
+        self.prompt_header.setText(f"Prompt  ·  pair #{c.id}{self.review_note}")
         self.prompt_view.setHtml(text_html(c.prompt, role_color, turns=True))
         # The last turn is the one being answered: show the end of a long conversation.
         bar = self.prompt_view.verticalScrollBar()

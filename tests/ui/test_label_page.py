@@ -213,3 +213,19 @@ def test_highlight_differences_marks_changed_words(project, make_page, qtbot):
     page.diff_check.setChecked(True)
     html = page.left_view.toHtml()
     assert "background-color" in html and "response" in page.left_view.toPlainText()
+
+
+def test_a_pair_sent_back_for_review_comes_first_with_a_badge_and_the_earlier_label(make_page, project, qtbot):
+    from rmstudio.core.relabel import send_to_relabel
+
+    ids = add_pairs(project, 3)
+    project.set_label(ids[2], ANNOTATOR, "a")
+    send_to_relabel(project, [ids[2]])
+    page = make_page(project)
+    assert page.current.id == ids[2]
+    header = page.prompt_header.text()
+    assert "sent back for review" in header
+    assert f"your earlier label: {'right' if page.swapped else 'left'}" in header
+    press(qtbot, page, Qt.Key_3)  # relabeled: a tie this time
+    assert project.label(ids[2], ANNOTATOR).choice == "tie"
+    assert page.current.id != ids[2] and "review" not in page.prompt_header.text()
