@@ -11,11 +11,10 @@ import json
 from dataclasses import asdict
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QMessageBox, QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter,
-    QTabWidget, QVBoxLayout, QWidget,
+    QButtonGroup, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
+    QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from ..core.errors import RmstudioError
@@ -23,6 +22,7 @@ from ..core.project import Project
 from ..core.relabel import send_to_relabel
 from ..core.reward.train import RewardTrainConfig, runs_dir, split_preview, train_reward_model
 from ..core.runs import list_runs
+from .finetune_settings import FinetuneSettings
 from .model_picker import ModelPicker
 from .pages import heading
 from .plots import SPLIT_COLORS, live_curve, make_plot, place_legend
@@ -37,7 +37,6 @@ METHODS = [
     ("full", "Full fine-tune", "Trains every weight of the base model: the most capacity, needs a GPU "
                                "and memory."),
 ]
-DEFAULT_LR = {"lora": "1e-4", "full": "1e-5"}  # FinetuneConfig's defaults
 # (metric key, plot, dashed): one curve each; train solid, validation dashed.
 CURVES = [
     ("train/loss", "loss"), ("val/loss", "loss"),
@@ -92,17 +91,20 @@ class TrainPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setWidget(self._build_settings())
+        settings = self._build_settings()
+        scroll.setWidget(settings)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(scroll, 1)
         left_layout.addLayout(self._build_buttons())  # outside the scroll: always in reach
-        left.setMinimumWidth(330)
+        # Never narrower than the settings need: the scroll area only scrolls vertically.
+        fits = settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        left.setMinimumWidth(max(330, fits))
         splitter.addWidget(left)
         splitter.addWidget(self._build_output())
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 840])
+        splitter.setSizes([max(360, fits), 840])
 
         self._curve_timer = QTimer(self)
         self._curve_timer.setInterval(REFRESH_MS)
@@ -161,35 +163,7 @@ class TrainPage(QWidget):
         for widget in (self.val_share, self.seed):
             widget.valueChanged.connect(self._schedule_preview)
 
-        self.finetune_box = QGroupBox("Fine-tune settings")
-        ft = QFormLayout(self.finetune_box)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 100)
-        self.epochs.setValue(1)
-        self.learning_rate = QLineEdit(DEFAULT_LR["lora"])
-        self.learning_rate.setValidator(QDoubleValidator(0.0, 1.0, 10))
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 1024)
-        self.batch_size.setValue(8)
-        self.max_length = QSpinBox()
-        self.max_length.setRange(16, 32768)
-        self.max_length.setValue(384)
-        self.overlong = QComboBox()
-        self.overlong.addItem("truncate", "truncate")
-        self.overlong.addItem("skip the pair", "skip")
-        self.overlong.setToolTip("Pairs longer than the max length: keep the end of the prompt and the "
-                                 "start of the response, or leave the pair out.")
-        ft.addRow("Epochs", self.epochs)
-        ft.addRow("Learning rate", self.learning_rate)
-        ft.addRow("Batch size", self.batch_size)
-        ft.addRow("Max length (tokens)", self.max_length)
-        ft.addRow("Overlong pairs", self.overlong)
-        self.probe_head = QCheckBox("Start the score head from a linear probe")
-        self.probe_head.setChecked(True)
-        self.probe_head.setToolTip("Before fine-tuning, fit the score head on the frozen model's features "
-                                   "(a few hundred pairs, one pass without gradients). Training then starts "
-                                   "well above chance. Off: a random head, as TRL starts.")
-        ft.addRow("", self.probe_head)
+        self.finetune_box = FinetuneSettings()
         layout.addWidget(self.finetune_box)
 
         preview_box = QGroupBox("What trains")
@@ -316,24 +290,15 @@ class TrainPage(QWidget):
     def config(self) -> RewardTrainConfig:
         """The settings on screen as a config; raises ValueError or ModelError with a message."""
         method = self.method()
-        finetune = {}
-        if method != "instant":
-            try:
-                lr = float(self.learning_rate.text())
-            except ValueError:
-                raise ValueError(f"learning rate {self.learning_rate.text()!r} is not a number") from None
-            finetune = {"epochs": self.epochs.value(), "learning_rate": lr,
-                        "batch_size": self.batch_size.value(), "max_length": self.max_length.value(),
-                        "overlong": self.overlong.currentData(),
-                        "head_init": "probe" if self.probe_head.isChecked() else "random"}
+        finetune = self.finetune_box.settings() if method != "instant" else {}
         return RewardTrainConfig(method=method, base=self.base(), val_fraction=self.val_share.value() / 100,
                                  seed=self.seed.value(), finetune=finetune)
 
     def _on_method_changed(self) -> None:
         method = self.method()
         self.finetune_box.setVisible(method != "instant")
-        if method in DEFAULT_LR:
-            self.learning_rate.setText(DEFAULT_LR[method])
+        self.finetune_box.use_method_defaults(method)
+        self.instant_note.setVisible(method == "instant")
         self._update_buttons()
 
     def _schedule_preview(self) -> None:

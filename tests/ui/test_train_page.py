@@ -206,13 +206,13 @@ def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_p
     assert page.config().finetune == {}
     page.method_buttons["full"].setChecked(True)
     assert page.finetune_box.isVisibleTo(page)
-    page.epochs.setValue(3)
-    page.learning_rate.setText("2e-5")
-    page.batch_size.setValue(4)
-    page.max_length.setValue(256)
-    page.overlong.setCurrentIndex(page.overlong.findData("skip"))
+    page.finetune_box.epochs.setValue(3)
+    page.finetune_box.learning_rate.setText("2e-5")
+    page.finetune_box.batch_size.setValue(4)
+    page.finetune_box.max_length.setValue(256)
+    page.finetune_box.overlong.setCurrentIndex(page.finetune_box.overlong.findData("skip"))
     assert page.config().finetune["head_init"] == "probe"  # on by default
-    page.probe_head.setChecked(False)
+    page.finetune_box.probe_head.setChecked(False)
     config = page.config()
     assert config.method == "full" and config.base == "embedded"
     assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
@@ -240,3 +240,17 @@ def test_results_say_how_many_overlong_pairs_were_cut_or_dropped(qtbot):
     panel.show_result({"run_id": 3, "method": "lora", "status": "finished", "evaluation": evaluation,
                        "metrics": {}, "truncated": 12, "skipped": 0})
     assert "12 truncated" in panel.headline.text() and "0 skipped" in panel.headline.text()
+
+
+def test_learning_rate_follows_the_method_and_a_bad_one_is_named(qtbot):
+    from rmstudio.gui.finetune_settings import FinetuneSettings
+
+    box = FinetuneSettings()
+    qtbot.addWidget(box)
+    box.use_method_defaults("full")
+    assert box.settings()["learning_rate"] == 1e-5
+    box.use_method_defaults("lora")
+    assert box.settings()["learning_rate"] == 1e-4
+    box.learning_rate.setText("fast")
+    with pytest.raises(ValueError, match="learning rate 'fast' is not a number"):
+        box.settings()

@@ -1,0 +1,55 @@
+"""The LoRA / full fine-tune settings of the Train page, as one group box bound to FinetuneConfig."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox
+
+DEFAULT_LR = {"lora": "1e-4", "full": "1e-5"}  # FinetuneConfig's defaults
+
+
+class FinetuneSettings(QGroupBox):
+    def __init__(self, parent=None):
+        super().__init__("Fine-tune settings", parent)
+        form = QFormLayout(self)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 100)
+        self.epochs.setValue(1)
+        self.learning_rate = QLineEdit(DEFAULT_LR["lora"])
+        self.learning_rate.setValidator(QDoubleValidator(0.0, 1.0, 10))
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 1024)
+        self.batch_size.setValue(8)
+        self.max_length = QSpinBox()
+        self.max_length.setRange(16, 32768)
+        self.max_length.setValue(384)
+        self.overlong = QComboBox()
+        self.overlong.addItem("truncate", "truncate")
+        self.overlong.addItem("skip the pair", "skip")
+        self.overlong.setToolTip("Pairs longer than the max length: keep the end of the prompt and the "
+                                 "start of the response, or leave the pair out.")
+        self.probe_head = QCheckBox("Start the head from a linear probe")
+        self.probe_head.setChecked(True)
+        self.probe_head.setToolTip("Before fine-tuning, fit the score head on the frozen model's features "
+                                   "(a few hundred pairs, one pass without gradients). Training then starts "
+                                   "well above chance. Off: a random head, as TRL starts.")
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.learning_rate)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Max length (tokens)", self.max_length)
+        form.addRow("Overlong pairs", self.overlong)
+        form.addRow("", self.probe_head)
+
+    def use_method_defaults(self, method: str) -> None:
+        if method in DEFAULT_LR:
+            self.learning_rate.setText(DEFAULT_LR[method])
+
+    def settings(self) -> dict:
+        """The FinetuneConfig fields on screen; raises ValueError with a message."""
+        try:
+            lr = float(self.learning_rate.text())
+        except ValueError:
+            raise ValueError(f"learning rate {self.learning_rate.text()!r} is not a number") from None
+        return {"epochs": self.epochs.value(), "learning_rate": lr, "batch_size": self.batch_size.value(),
+                "max_length": self.max_length.value(), "overlong": self.overlong.currentData(),
+                "head_init": "probe" if self.probe_head.isChecked() else "random"}
