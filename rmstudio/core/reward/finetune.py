@@ -651,16 +651,17 @@ the end of the prompt and the start of the response. `config.json` → `rmstudio
 """
 
 
-def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: bool) -> Path:
+def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: bool, bf16: bool) -> Path:
     """Merge LoRA, write out_dir/model (atomically) with tokenizer, reward stats and a model card."""
-    # Reward statistics over (up to 256) training pairs, in float32 as at inference; spread over
-    # the data (rows are in input order) and computed prompt-once like training.
+    # Reward statistics over (up to 256) training pairs, spread over the data (rows are in input
+    # order), computed prompt-once and in the training precision: bf16 moves a mean or a spread
+    # by far less than it matters, and float32 is 3-6x slower on CPU.
     sample = rows[::max(1, len(rows) // 256)][:256]
     rewards = []
     model.eval()
     with torch.no_grad():
         for k in range(0, len(sample), 16):
-            chosen, rejected = _pair_rewards(model, sample[k:k + 16], tokenizer.pad_token_id, False, pack)
+            chosen, rejected = _pair_rewards(model, sample[k:k + 16], tokenizer.pad_token_id, bf16, pack)
             rewards += [chosen.cpu(), rejected.cpu()]
     rewards = torch.cat(rewards) if rewards else torch.zeros(1)
     merged = model.merge_and_unload() if config.method == "lora" else model
@@ -826,5 +827,5 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
         return result
     validate()
     result["val"] = val_metrics
-    result["model_dir"] = str(_export(model, tokenizer, base, config, result, rows, out_dir, pack))
+    result["model_dir"] = str(_export(model, tokenizer, base, config, result, rows, out_dir, pack, bf16))
     return result
