@@ -90,6 +90,8 @@ def main() -> None:
                 "settings": config.finetune,
             }
             print(f"{method}: test accuracy {report['accuracy']:.3f}, wall {wall:.0f} s", flush=True)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # each method survives a later kill
+            Path(args.out).write_text(json.dumps(results, indent=2))
 
     print(f"\nHH-RLHF harmless: train first {args.train_lines}, test last {args.test_lines} "
           f"({results['machine']})")

@@ -164,7 +164,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--eval-every", type=int, default=8)
     parser.add_argument("--methods", default="lora,full", help="comma list of lora,full")
-    parser.add_argument("--no-random-head", action="store_true", help="skip the rmstudio random-head runs")
+    parser.add_argument("--random-head", default="lora",
+                        help="methods that also run rmstudio with a random head (comma list, '' = none)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON report goes")
     args = parser.parse_args()
@@ -177,23 +178,30 @@ def main() -> None:
                          f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}",
               "torch_threads": torch.get_num_threads(), "pairs": len(train), "val_pairs": len(val),
               "max_length": args.max_length, "runs": {}}
-    runners = [("rmstudio", lambda m, *a: run_rmstudio(m, *a, head_init="probe")), ("trl", run_trl)]
-    if not args.no_random_head:
-        runners.insert(1, ("rmstudio-random-head", lambda m, *a: run_rmstudio(m, *a, head_init="random")))
+    runners = [("rmstudio", lambda m, *a: run_rmstudio(m, *a, head_init="probe")),
+               ("rmstudio-random-head", lambda m, *a: run_rmstudio(m, *a, head_init="random")),
+               ("trl", run_trl)]
     methods = args.methods.split(",")
+    with_random = set(filter(None, args.random_head.split(",")))
+
+    def runs_for(method):
+        return [(n, r) for n, r in runners if n != "rmstudio-random-head" or method in with_random]
+
     with tempfile.TemporaryDirectory() as tmp:
         for method in methods:
-            for name, runner in runners:
+            for name, runner in runs_for(method):
                 print(f"running {name} {method} ...", flush=True)
                 run = runner(method, train, val, args, Path(tmp) / f"{name}-{method}")
                 report["runs"][f"{name}-{method}"] = run
+                args.out.parent.mkdir(parents=True, exist_ok=True)  # partial results survive a kill
+                args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
                 print(f"  {run['steps']} steps, {run['train_seconds']:.0f} s, "
                       f"val accuracy {run['final_val_accuracy']:.3f}", flush=True)
     print(f"\n{'run':<28}{'steps':>6}{'tokens/s':>10}{'train s':>9}{'val acc':>9}{'t->target s':>13}")
     for method in methods:
         trl = report["runs"][f"trl-{method}"]
         target = trl["final_val_accuracy"]
-        for name, _ in runners:
+        for name, _ in runs_for(method):
             run = report["runs"][f"{name}-{method}"]
             run["target_accuracy"] = target
             run["seconds_to_target"] = time_to(run["curve"], target)
@@ -205,6 +213,9 @@ def main() -> None:
         reached = ours["seconds_to_target"]
         report[f"time_to_target_speedup_{method}"] = (
             trl["seconds_to_target"] / reached if reached else None)
+        if trl["curve"] and target <= trl["curve"][0]["val_accuracy"]:
+            print(f"{method}: TRL ended no better than its random head started "
+                  f"({trl['curve'][0]['val_accuracy']:.3f}): its accuracy is not a useful target")
         print(f"{method}: tokens/s rmstudio/TRL = {report[f'tokens_per_s_ratio_{method}']:.2f}x; "
               f"TRL's final val accuracy {target:.3f} reached "
               + (f"{report[f'time_to_target_speedup_{method}']:.1f}x sooner" if reached else "never")
