@@ -45,6 +45,11 @@ OVERLONG = ("truncate", "skip")
 HEAD_INITS = ("probe", "random")
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
 KEEP_CHECKPOINTS = 2
+PAD_TO_MULTIPLE = 32
+"""Batch widths are rounded up to this: oneDNN (PyTorch's CPU kernels) keeps compiled kernels per
+tensor shape, and with a new width every batch its cache grew a LoRA run on HH past 15 GB; 32
+bounds the shapes (measured: 6.2 GB flat instead of 8.2 GB and rising after 25 steps) and costs
+a few percent of padding, which the cached kernels more than win back."""
 _STATS_KEY = "rmstudio"
 
 
@@ -194,8 +199,12 @@ def _encode_pairs(tokenizer, pairs, max_length: int, overlong: str):
     return rows, truncated, skipped
 
 
+def _padded_width(longest: int) -> int:
+    return -(-longest // PAD_TO_MULTIPLE) * PAD_TO_MULTIPLE
+
+
 def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
+    width = _padded_width(max(len(s) for s in seqs))
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -232,7 +241,7 @@ def _pack(batch, pad_id: int, device, float_mask: bool):
         last = _last_scored(rejected, pad_id)
         at_rejected.append(last if last < common else len(chosen) + last - common)
         shared.append((common, len(chosen), len(rows[-1])))
-    width = max(len(r) for r in rows)
+    width = _padded_width(max(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(rows), width), dtype=torch.long)
     allow = torch.tril(torch.ones(width, width, dtype=torch.bool)).repeat(len(rows), 1, 1)
