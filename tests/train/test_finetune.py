@@ -236,3 +236,15 @@ def test_probe_initialised_run_starts_where_the_probe_left_it(base_dir, tmp_path
     assert result["train_seconds"] > 0 and result["tokens_per_s"] > 0
     meta = json.loads((list_checkpoints(tmp_path)[-1] / "meta.json").read_text()) if list_checkpoints(tmp_path) else None
     assert meta is None or meta["config"]["head_init"] == "probe"
+
+
+def test_cancel_during_the_probe_stops_before_any_step_and_keeps_nothing(base_dir, tmp_path):
+    class StopInProbe(RecordingSink):
+        def should_stop(self):
+            return any(m.get("stage") == "probe" for _, m in self.logs)
+
+    result = train_finetune(base_dir, make_pairs(64), make_pairs(16, seed=1),
+                            config(head_init="probe", batch_size=4), tmp_path, StopInProbe())
+    assert result["status"] == "cancelled" and result["steps"] == 0
+    assert result["checkpoint"] is None and result["model_dir"] is None
+    assert not list_checkpoints(tmp_path)

@@ -452,12 +452,17 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
 
 
 @torch.no_grad()
-def _probe_states(model, rows, pad_id: int, bf16: bool, pack: bool, batch_size: int, on_batch=None):
-    """The frozen model's last-token states (the score head's inputs) of each pair, float32 numpy."""
+def _probe_states(model, rows, pad_id: int, bf16: bool, pack: bool, batch_size: int, sink: ProgressSink,
+                  on_batch=None):
+    """The frozen model's last-token states (the score head's inputs) of each pair, float32 numpy;
+    None when the sink asks to stop."""
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
     h_c = h_r = None
     for k in range(0, len(order), batch_size):
+        if sink.should_stop():
+            model.train()
+            return None
         idx = order[k:k + batch_size]
         _, _, hc, hr = _pair_outputs(model, [rows[i] for i in idx], pad_id, bf16, pack)
         if h_c is None:
@@ -476,7 +481,8 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
 
     The L2 strength is chosen on (up to probe_pairs/2) validation pairs, as the instant method
     does. The probe's feature standardisation is folded into the head's weight; its constant
-    offset is dropped, which changes no pairwise comparison. Returns the probe's metrics.
+    offset is dropped, which changes no pairwise comparison. Returns the probe's metrics, or None
+    when cancelled (the head is then left as it was).
     """
     from .instant import train_instant
     from .instant_config import InstantConfig
@@ -488,12 +494,16 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     def progress(done):
         sink.log(0, {"stage": "probe", "done": done, "total": total})
 
-    states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, progress)
+    states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, sink, progress)
+    if states is None:
+        return None
     train = (*states, np.array([r[2] for r in sample], np.float32), np.array([r[3] for r in sample], np.float32))
     val = None
     if val_sample:
-        v_states = _probe_states(model, val_sample, pad_id, bf16, pack, config.batch_size * 2,
+        v_states = _probe_states(model, val_sample, pad_id, bf16, pack, config.batch_size * 2, sink,
                                  lambda done: progress(len(sample) + done))
+        if v_states is None:
+            return None
         val = (*v_states, np.array([r[2] for r in val_sample], np.float32),
                np.array([r[3] for r in val_sample], np.float32))
     sink.log(0, {"stage": "fit"})
@@ -719,6 +729,10 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
         started = time.perf_counter()
         probe = _fit_probe_head(model, rows, val_rows, pad_id, bf16, pack, config, sink)
         probe_seconds = time.perf_counter() - started  # counted as training time: it is part of it
+        if probe is None:  # cancelled before any step: nothing to keep, a new start probes again
+            return {"status": "cancelled", "steps": 0, "total_steps": 0, "train": {}, "val": {},
+                    "truncated": truncated, "skipped": skipped, "model_dir": None, "checkpoint": None,
+                    "tokens_per_s": 0.0, "train_seconds": probe_seconds, "probe": None}
     if config.method == "lora":
         model = _wrap_lora(model, config)  # after the probe: the head's trainable copy starts from it
 
