@@ -33,12 +33,18 @@ class FinetuneSettings(QGroupBox):
         self.probe_head.setToolTip("Before fine-tuning, fit the score head on the frozen model's features "
                                    "(a few hundred pairs, one pass without gradients). Training then starts "
                                    "well above chance. Off: a random head, as TRL starts.")
+        self.keep_best = QCheckBox("Export the best validation step")
+        self.keep_best.setChecked(True)
+        self.keep_best.setToolTip("Export the weights from the validation with the lowest loss (the probe "
+                                  "before the first step counts), not the last step's. Validation runs "
+                                  "every 50 steps and at the end.")
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Max length (tokens)", self.max_length)
         form.addRow("Overlong pairs", self.overlong)
         form.addRow("", self.probe_head)
+        form.addRow("", self.keep_best)
 
     def use_method_defaults(self, method: str) -> None:
         if method in DEFAULT_LR:
@@ -52,4 +58,5 @@ class FinetuneSettings(QGroupBox):
             raise ValueError(f"learning rate {self.learning_rate.text()!r} is not a number") from None
         return {"epochs": self.epochs.value(), "learning_rate": lr, "batch_size": self.batch_size.value(),
                 "max_length": self.max_length.value(), "overlong": self.overlong.currentData(),
-                "head_init": "probe" if self.probe_head.isChecked() else "random"}
+                "head_init": "probe" if self.probe_head.isChecked() else "random",
+                "keep_best": self.keep_best.isChecked()}

@@ -34,6 +34,16 @@ def _overlong_note(result: dict) -> str:
             f"response kept), {skipped or 0:,} skipped.")
 
 
+def _best_step_note(result: dict) -> str:
+    """A fine-tune exports its best validation step; say so when that is not the last one."""
+    best, steps = result.get("best_step"), result.get("steps")
+    if best is None or best == steps:
+        return ""
+    which = "the probed head, before any step," if best == 0 else f"step {best} of {steps}"
+    return (f"<br>Exported: {which} (lowest validation loss); the last step's validation accuracy "
+            f"was {_pct((result.get('last_val') or {}).get('accuracy'))}.")
+
+
 def _num(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -121,8 +131,7 @@ class ResultsPanel(QWidget):
         seconds = result.get("seconds")
         took = f" in {seconds:.1f} s" if seconds is not None else ""
         if result.get("status") == "cancelled":
-            self.headline.setText(f"<b>{run} was cancelled{took}.</b> Features computed so far are cached, "
-                                  "so starting again goes on from there.")
+            self.headline.setText(f"<b>{run} was cancelled{took}.</b> {_after_cancel(result)}")
             return
         if not evaluation and metrics.get("val/accuracy") is not None:
             self.headline.setText(
@@ -150,7 +159,7 @@ class ResultsPanel(QWidget):
             f"ECE {_num(evaluation.get('ece'))} · reward–length correlation "
             f"{_num(evaluation.get('reward_length_correlation'), 2)} · validation loss "
             f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}"
-            + _overlong_note(result))
+            + _best_step_note(result) + _overlong_note(result))
         self._plot_histograms(evaluation)
         self._plot_reliability(evaluation.get("reliability") or [])
         self._plot_margins(evaluation.get("accuracy_by_margin") or [])
@@ -241,3 +250,14 @@ class ResultsPanel(QWidget):
         ids = self.selected_mistakes()
         if ids:
             self.sig_relabel_requested.emit(ids)
+
+
+def _after_cancel(result: dict) -> str:
+    """What a cancelled run left behind, and how to go on from it."""
+    if result.get("method") == "instant":
+        return "Features computed so far are cached, so starting again goes on from there."
+    if result.get("checkpoint"):
+        steps = result.get("steps")
+        at = f" (step {steps} of {result['total_steps']})" if steps and result.get("total_steps") else ""
+        return f"Its last checkpoint{at} is kept: <b>Resume</b> goes on from there."
+    return "It stopped before its first step, so there is nothing to resume: Start begins afresh."

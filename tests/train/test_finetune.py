@@ -248,3 +248,42 @@ def test_cancel_during_the_probe_stops_before_any_step_and_keeps_nothing(base_di
     assert result["status"] == "cancelled" and result["steps"] == 0
     assert result["checkpoint"] is None and result["model_dir"] is None
     assert not list_checkpoints(tmp_path)
+
+
+def _val_loss_of_export(model_dir, val):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    prompts = [p.prompt.text for p in val]
+    r_c = score_texts(model, tok, prompts, [p.chosen.text for p in val], 32)
+    r_r = score_texts(model, tok, prompts, [p.rejected.text for p in val], 32)
+    return -torch.nn.functional.logsigmoid(torch.from_numpy(r_c - r_r)).mean().item()
+
+
+def test_the_best_validation_is_exported_and_survives_a_resume(base_dir, tmp_path):
+    """Validation pairs that prefer what training learns to disprefer: validation only gets worse
+    after the first check, so the export must be step 2's weights, even across a cancel and a
+    resume; keep_best=False exports the last step."""
+    train = make_pairs(64)
+    flipped = [TrainingPair(comparison_id=p.comparison_id, prompt_id=p.prompt_id, prompt=p.prompt,
+                            chosen_id=p.rejected_id, chosen=p.rejected, rejected_id=p.chosen_id,
+                            rejected=p.chosen) for p in make_pairs(16, seed=1)]
+    settings = dict(method="lora", learning_rate=2e-2, epochs=2, eval_every_steps=2, save_every_steps=2)
+    cancelled = train_finetune(base_dir, train, flipped, config(**settings), tmp_path / "run",
+                               RecordingSink(stop_after=3))
+    assert cancelled["status"] == "cancelled"
+    assert json.loads((tmp_path / "run" / "best" / "meta.json").read_text())["step"] == 2
+    result = train_finetune(base_dir, train, flipped, config(**settings), tmp_path / "run", RecordingSink(),
+                            resume=True)
+    assert result["status"] == "finished" and result["steps"] == 16 and result["best_step"] == 2
+    assert result["last_val"]["loss"] > result["val"]["loss"] + 0.5
+    assert _val_loss_of_export(result["model_dir"], flipped) == pytest.approx(result["val"]["loss"], abs=1e-3)
+    assert "step 2's, the best validation loss" in (tmp_path / "run" / "model" / "README.md").read_text()
+    assert not (tmp_path / "run" / "best").exists()  # the export is the best now
+
+    last = train_finetune(base_dir, train, flipped, config(**settings, keep_best=False), tmp_path / "last",
+                          RecordingSink())
+    assert last["best_step"] == last["steps"] == 16
+    assert _val_loss_of_export(last["model_dir"], flipped) == pytest.approx(last["val"]["loss"], abs=1e-3)
+    assert last["val"]["loss"] > result["val"]["loss"] + 0.5

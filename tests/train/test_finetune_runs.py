@@ -87,11 +87,13 @@ def test_cli_train_rm_lora_writes_a_transformers_folder(tmp_path, tiny_dir, caps
     path = synthetic_project(tmp_path, n=32)
     out = tmp_path / "rm"
     code = main(["train-rm", str(path), "--method", "lora", "--base", str(tiny_dir), "--device", "cpu",
-                 "--epochs", "1", "--batch-size", "8", "--max-length", "64", "--out", str(out)])
+                 "--epochs", "1", "--batch-size", "8", "--max-length", "64", "--out", str(out),
+                 "--export-last"])
     assert code == 0, capsys.readouterr()
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.num_labels == 1
-    assert (out / "README.md").read_text().count("accuracy") >= 1
+    card = (out / "README.md").read_text()
+    assert card.count("accuracy") >= 1 and '"keep_best": false' in card
 
 
 def test_batched_pair_scoring_matches_one_by_one(tmp_path, tiny_dir):

@@ -212,11 +212,13 @@ def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_p
     page.finetune_box.max_length.setValue(256)
     page.finetune_box.overlong.setCurrentIndex(page.finetune_box.overlong.findData("skip"))
     assert page.config().finetune["head_init"] == "probe"  # on by default
+    assert page.config().finetune["keep_best"] is True  # on by default
     page.finetune_box.probe_head.setChecked(False)
+    page.finetune_box.keep_best.setChecked(False)
     config = page.config()
     assert config.method == "full" and config.base == "embedded"
     assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
-                               "overlong": "skip", "head_init": "random"}
+                               "overlong": "skip", "head_init": "random", "keep_best": False}
     assert not page.resume_button.isEnabled()
     assert page.resume_button.toolTip()
 
@@ -226,6 +228,21 @@ def test_a_fine_tune_result_without_evaluation_still_shows_validation_accuracy(t
     page.results.show_result({"status": "finished", "run_id": 2, "method": "lora", "seconds": 3.0,
                               "train": {"accuracy": 0.9}, "val": {"accuracy": 0.8125, "loss": 0.4}})
     assert "Validation accuracy 81.2%" in page.results.headline.text()
+
+
+def test_a_cancelled_run_says_what_it_left_and_how_to_go_on(qtbot):
+    from rmstudio.gui.train_results import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.show_result({"run_id": 1, "method": "instant", "status": "cancelled"})
+    assert "cached" in panel.headline.text()
+    panel.show_result({"run_id": 2, "method": "lora", "status": "cancelled", "steps": 40,
+                       "total_steps": 226, "checkpoint": "/runs/run-2/checkpoint-40"})
+    text = panel.headline.text()
+    assert "step 40 of 226" in text and "Resume" in text and "cached" not in text
+    panel.show_result({"run_id": 3, "method": "full", "status": "cancelled", "steps": 0, "checkpoint": None})
+    assert "nothing to resume" in panel.headline.text()
 
 
 def test_results_say_how_many_overlong_pairs_were_cut_or_dropped(qtbot):
@@ -240,6 +257,10 @@ def test_results_say_how_many_overlong_pairs_were_cut_or_dropped(qtbot):
     panel.show_result({"run_id": 3, "method": "lora", "status": "finished", "evaluation": evaluation,
                        "metrics": {}, "truncated": 12, "skipped": 0})
     assert "12 truncated" in panel.headline.text() and "0 skipped" in panel.headline.text()
+    assert "Exported" not in panel.headline.text()
+    panel.show_result({"run_id": 4, "method": "lora", "status": "finished", "evaluation": evaluation,
+                       "metrics": {}, "steps": 200, "best_step": 150, "last_val": {"accuracy": 0.6}})
+    assert "Exported: step 150 of 200" in panel.headline.text() and "60.0%" in panel.headline.text()
 
 
 def test_learning_rate_follows_the_method_and_a_bad_one_is_named(qtbot):
