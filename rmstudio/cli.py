@@ -148,7 +148,8 @@ def cmd_train_rm(args) -> int:
     finetune = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr,
                                   "batch_size": args.batch_size, "max_length": args.max_length,
                                   "overlong": args.overlong, "head_init": args.head_init,
-                                  "keep_best": False if args.export_last else None}.items()
+                                  "keep_best": False if args.export_last else None,
+                                  "distill_weight": args.distill}.items()
                 if v is not None}
     try:
         config = RewardTrainConfig(method=args.method, base=args.base, val_fraction=args.val_fraction,
@@ -290,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlong", choices=["truncate", "skip"])
     p.add_argument("--head-init", choices=["probe", "random"],
                    help="score head start: a linear probe on frozen features (default) or random")
+    p.add_argument("--distill", type=float, metavar="W",
+                   help="learn from the instant model too: each target = (1-W) * label + W * the "
+                        "instant model's P(chosen better), fitted on the same split first (0-1)")
     p.add_argument("--export-last", action="store_true",
                    help="export the last step's weights, not those of the best validation loss")
     p.set_defaults(func=cmd_train_rm)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
+)
 
 DEFAULT_LR = {"lora": "1e-4", "full": "1e-5"}  # FinetuneConfig's defaults
 
@@ -38,11 +40,21 @@ class FinetuneSettings(QGroupBox):
         self.keep_best.setToolTip("Export the weights from the validation with the lowest loss (the probe "
                                   "before the first step counts), not the last step's. Validation runs "
                                   "every 50 steps and at the end.")
+        self.distill = QDoubleSpinBox()
+        self.distill.setRange(0.0, 1.0)
+        self.distill.setSingleStep(0.1)
+        self.distill.setDecimals(2)
+        self.distill.setSpecialValueText("off")
+        self.distill.setToolTip("Learn from the instant model too: each training target becomes "
+                                "(1 - w) × label + w × the instant model's probability that the chosen "
+                                "response is better. The instant head is fitted on the same split first "
+                                "(its features are cached in the project).")
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Max length (tokens)", self.max_length)
         form.addRow("Overlong pairs", self.overlong)
+        form.addRow("Distil from instant", self.distill)
         form.addRow("", self.probe_head)
         form.addRow("", self.keep_best)
 
@@ -59,4 +71,4 @@ class FinetuneSettings(QGroupBox):
         return {"epochs": self.epochs.value(), "learning_rate": lr, "batch_size": self.batch_size.value(),
                 "max_length": self.max_length.value(), "overlong": self.overlong.currentData(),
                 "head_init": "probe" if self.probe_head.isChecked() else "random",
-                "keep_best": self.keep_best.isChecked()}
+                "keep_best": self.keep_best.isChecked(), "distill_weight": self.distill.value()}

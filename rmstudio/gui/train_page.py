@@ -408,6 +408,13 @@ class TrainPage(QWidget):
         elif stage == "fit":
             self.progress.setRange(0, 0)
             self.progress.setFormat("Fitting the head…")
+        elif stage == "teacher":
+            accuracy = metrics.get("teacher/val_accuracy")
+            if accuracy is None:
+                self.status.setText("Fitting the instant model to distil from…")
+            else:
+                self.status.setText(f"Instant teacher fitted (validation accuracy {accuracy:.1%}); "
+                                    "fine-tuning on its soft targets…")
         elif stage == "split":
             self.status.setText(f"Training on {metrics.get('train_pairs', 0):,} pairs, validating on "
                                 f"{metrics.get('val_pairs', 0):,}…")

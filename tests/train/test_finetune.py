@@ -287,3 +287,41 @@ def test_the_best_validation_is_exported_and_survives_a_resume(base_dir, tmp_pat
     assert last["best_step"] == last["steps"] == 16
     assert _val_loss_of_export(last["model_dir"], flipped) == pytest.approx(last["val"]["loss"], abs=1e-3)
     assert last["val"]["loss"] > result["val"]["loss"] + 0.5
+
+
+def test_distillation_trains_on_the_teacher_and_measures_on_the_label(base_dir, tmp_path):
+    """A teacher that prefers every rejected response, at full weight: the model learns the
+    teacher (its accuracy against the labels falls), though train/val accuracy count labels."""
+    import dataclasses
+
+    contrary = [dataclasses.replace(p, teacher=0.0) for p in make_pairs(64)]
+    sink = RecordingSink()
+    result = train_finetune(base_dir, contrary, make_pairs(16, seed=1),
+                            config(method="lora", learning_rate=2e-2, distill_weight=1.0, keep_best=False),
+                            tmp_path, sink)
+    assert result["val"]["accuracy"] < 0.2 and sink.series("train/accuracy")[-1] < 0.5
+    half = train_finetune(base_dir, contrary, make_pairs(16, seed=1),
+                          config(method="lora", learning_rate=2e-2, distill_weight=0.0), tmp_path / "none",
+                          RecordingSink())
+    assert half["val"]["accuracy"] > 0.8  # weight 0: the teacher is ignored
+
+
+def test_encoded_rows_mix_label_and_teacher():
+    from rmstudio.core.reward.finetune import _encode_pairs
+
+    class Tok:
+        eos_token_id = 0
+        is_fast = False
+
+        def __call__(self, texts, add_special_tokens=False, **_):
+            return {"input_ids": [[ord(c) for c in t] for t in texts]} if isinstance(texts, list) else \
+                {"input_ids": [ord(c) for c in texts]}
+
+    import dataclasses
+
+    pairs = make_pairs(3)
+    pairs = [dataclasses.replace(pairs[0], teacher=0.2), dataclasses.replace(pairs[1], target=0.5, teacher=1.0),
+             pairs[2]]
+    rows, _, _ = _encode_pairs(Tok(), pairs, 1000, "truncate", distill_weight=0.25)
+    assert [r[2] for r in rows] == [1.0, 0.5, 1.0]  # the labels, for accuracy
+    assert [r[4] for r in rows] == pytest.approx([0.8, 0.625, 1.0])  # what the loss sees

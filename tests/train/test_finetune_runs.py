@@ -88,12 +88,12 @@ def test_cli_train_rm_lora_writes_a_transformers_folder(tmp_path, tiny_dir, caps
     out = tmp_path / "rm"
     code = main(["train-rm", str(path), "--method", "lora", "--base", str(tiny_dir), "--device", "cpu",
                  "--epochs", "1", "--batch-size", "8", "--max-length", "64", "--out", str(out),
-                 "--export-last"])
+                 "--export-last", "--distill", "0.5"])
     assert code == 0, capsys.readouterr()
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model.config.num_labels == 1
     card = (out / "README.md").read_text()
-    assert card.count("accuracy") >= 1 and '"keep_best": false' in card
+    assert card.count("accuracy") >= 1 and '"keep_best": false' in card and '"distill_weight": 0.5' in card
 
 
 def test_batched_pair_scoring_matches_one_by_one(tmp_path, tiny_dir):
@@ -109,3 +109,35 @@ def test_batched_pair_scoring_matches_one_by_one(tmp_path, tiny_dir):
     for pair, c, r in zip(pairs, r_c, r_r):
         one = scorer.score(pair.prompt, [pair.chosen, pair.rejected])
         assert abs(one[0] - c) < 1e-4 and abs(one[1] - r) < 1e-4
+
+
+class _Sink:
+    def __init__(self, stop: bool):
+        self.stop = stop
+
+    def log(self, step, metrics):
+        pass
+
+    def should_stop(self):
+        return self.stop
+
+
+def test_distillation_fits_an_instant_teacher_from_cached_features(tmp_path, tiny_dir):
+    from rmstudio.core.reward.data import snapshot_pairs, split_by_prompt
+    from rmstudio.core.reward.train import _with_instant_teacher
+
+    path = synthetic_project(tmp_path, n=48)
+    config = RewardTrainConfig(method="lora", base=str(tiny_dir), device="cpu", val_fraction=0.25,
+                               finetune=dict(FAST, distill_weight=0.5))
+    result = train_reward_model(path, config)
+    assert result["status"] == "finished" and result["evaluation"]["pairs"] > 0
+    with Project.open(path) as project:
+        cached = project.conn.execute("SELECT COUNT(*) FROM feature_cache").fetchone()[0]
+        assert cached > 0  # the teacher's features stay for the next run (instant or distilled)
+        logged = {r[0] for r in project.conn.execute("SELECT key FROM run_metrics")}
+        assert "teacher/val_accuracy" in logged
+        train, val = split_by_prompt(snapshot_pairs(project))
+        assert _with_instant_teacher(project, config, train, val, _Sink(stop=True)) is None
+        taught = _with_instant_teacher(project, config, train, val, _Sink(stop=False))
+    assert len(taught) == len(train) and all(0 < p.teacher < 1 for p in taught)
+    assert [p.target for p in taught] == [p.target for p in train]

@@ -179,6 +179,8 @@ def test_the_timer_feeds_curves_from_the_buffer(tmp_path, make_page, qtbot):
     assert page.progress.maximum() == 10
     page._on_job_progress(6, {"train/loss": 0.1})
     qtbot.waitUntil(lambda: len(curve.getData()[0]) == 6, timeout=3000)
+    page._on_job_progress(0, {"stage": "teacher", "teacher/val_accuracy": 0.679})
+    assert "67.9%" in page.status.text() and "teacher" in page.status.text()
 
 
 def test_confident_mistakes_go_to_the_review_queue(tmp_path, make_page, qtbot):
@@ -215,10 +217,12 @@ def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_p
     assert page.config().finetune["keep_best"] is True  # on by default
     page.finetune_box.probe_head.setChecked(False)
     page.finetune_box.keep_best.setChecked(False)
+    page.finetune_box.distill.setValue(0.5)
     config = page.config()
     assert config.method == "full" and config.base == "embedded"
     assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
-                               "overlong": "skip", "head_init": "random", "keep_best": False}
+                               "overlong": "skip", "head_init": "random", "keep_best": False,
+                               "distill_weight": 0.5}
     assert not page.resume_button.isEnabled()
     assert page.resume_button.toolTip()
 

@@ -30,6 +30,7 @@ class TrainingPair:
     target: float = 1.0  # P(chosen preferred): 1 for a preference, 0.5 for a tie
     margin: float = 0.0
     annotator: str = ""
+    teacher: float | None = None  # P(chosen preferred) by a teacher reward model, for distillation
 
 
 def snapshot_pairs(project: Project, annotators: list[str] | None = None,

@@ -129,7 +129,12 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
             if config.method == "instant":
                 result = _train_instant(project, config, train, val, out_dir, run_sink)
             else:
-                result = _train_finetune(config, train, val, out_dir, run_sink, resume=bool(resume_from))
+                taught = (_with_instant_teacher(project, config, train, val, run_sink)
+                          if config.finetune.get("distill_weight") else train)
+                result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from))
+                          if taught is not None else
+                          {"status": "cancelled", "method": config.method, "steps": 0, "total_steps": 0,
+                           "checkpoint": None, "model_dir": "", "metrics": {}, "evaluation": {}})
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             finish_run(project, run_id, status, f"{exc}\n{traceback.format_exc()}")
@@ -198,6 +203,37 @@ def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
     return {"status": "finished", "method": "instant", "model_dir": str(model_dir), "metrics": metrics,
             "l2": fitted.l2, "l2_tried": fitted.tried, "evaluation": evaluation,
             "train_pairs": len(train), "val_pairs": len(val)}
+
+
+def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair] | None:
+    """The training pairs, each with the instant model's P(chosen preferred) as its teacher.
+
+    The teacher is fitted on the same training split (its L2 picked on validation, as an instant
+    run does) from features cached in the project, so it costs one feature pass the first time
+    and about a second after an instant run. None when cancelled (computed features stay cached)."""
+    import dataclasses
+    import gc
+
+    import torch
+
+    from .instant import train_instant
+    from .instant_model import InstantRewardModel, response_features
+
+    sink.log(0, {"stage": "teacher"})
+    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
+    vectors = response_features(project, model, train + val, sink)
+    del model  # the fine-tune loads its own copy of the backbone
+    gc.collect()
+    if sink.should_stop():
+        return None
+    fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
+                           config.instant)
+    x_c, x_r, _, _ = _pair_arrays(train, vectors)
+    with torch.no_grad():
+        probs = torch.sigmoid(fitted.head(torch.as_tensor(x_c)) - fitted.head(torch.as_tensor(x_r))).tolist()
+    sink.log(0, {"stage": "teacher", "teacher/val_accuracy": fitted.val_metrics.get("accuracy", float("nan")),
+                 "teacher/train_accuracy": fitted.train_metrics["accuracy"]})
+    return [dataclasses.replace(pair, teacher=p) for pair, p in zip(train, probs)]
 
 
 def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False) -> dict:
