@@ -34,6 +34,8 @@ HH = resource("examples", "hh-rlhf-harmless-base-test.jsonl.gz")
 
 class Quiet:
     def log(self, step, metrics):
+        if "teacher/val_accuracy" in metrics or "best_step" in metrics:
+            print(f"  {metrics}", flush=True)
         if metrics.get("stage") in ("features", "probe") and metrics.get("done", 0) % 800 < 16:
             print(f"  {metrics['stage']} {metrics['done']}/{metrics['total']}", flush=True)
         if "val/accuracy" in metrics or ("train/loss" in metrics and step % 25 == 0):
@@ -87,6 +89,8 @@ def main() -> None:
                 "wall_seconds": wall, "train_seconds": train_seconds,
                 "reward_length_correlation": report["reward_length_correlation"],
                 "train_pairs": trained.get("train_pairs"), "val_pairs": trained.get("val_pairs"),
+                "steps": trained.get("steps"), "exported_step": trained.get("best_step"),
+                "probe_val_accuracy": (trained.get("probe") or {}).get("val/accuracy"),
                 "settings": config.finetune,
             }
             print(f"{method}: test accuracy {report['accuracy']:.3f}, wall {wall:.0f} s", flush=True)

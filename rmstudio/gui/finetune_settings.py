@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
 )
 
-DEFAULT_LR = {"lora": "1e-4", "full": "1e-5"}  # FinetuneConfig's defaults
+DEFAULT_LR = {"lora": "1e-4", "full": "3e-5"}  # FinetuneConfig's defaults
 
 
 class FinetuneSettings(QGroupBox):
@@ -45,6 +45,7 @@ class FinetuneSettings(QGroupBox):
         self.distill.setSingleStep(0.1)
         self.distill.setDecimals(2)
         self.distill.setSpecialValueText("off")
+        self.distill.setValue(0.5)  # FinetuneConfig's default
         self.distill.setToolTip("Learn from the instant model too: each training target becomes "
                                 "(1 - w) × label + w × the instant model's probability that the chosen "
                                 "response is better. The instant head is fitted on the same split first "

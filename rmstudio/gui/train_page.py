@@ -409,12 +409,12 @@ class TrainPage(QWidget):
             self.progress.setRange(0, 0)
             self.progress.setFormat("Fitting the head…")
         elif stage == "teacher":
-            accuracy = metrics.get("teacher/val_accuracy")
-            if accuracy is None:
+            if "teacher/train_accuracy" not in metrics:
                 self.status.setText("Fitting the instant model to distil from…")
             else:
-                self.status.setText(f"Instant teacher fitted (validation accuracy {accuracy:.1%}); "
-                                    "fine-tuning on its soft targets…")
+                accuracy = metrics.get("teacher/val_accuracy")
+                measured = f" (validation accuracy {accuracy:.1%})" if accuracy == accuracy else ""
+                self.status.setText(f"Instant teacher fitted{measured}; fine-tuning on its soft targets…")
         elif stage == "split":
             self.status.setText(f"Training on {metrics.get('train_pairs', 0):,} pairs, validating on "
                                 f"{metrics.get('val_pairs', 0):,}…")

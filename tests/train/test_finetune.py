@@ -173,7 +173,7 @@ def test_bad_config_is_a_clear_value_error(kwargs, message):
 
 def test_default_learning_rate_per_method():
     assert FinetuneConfig(method="lora").lr == 1e-4
-    assert FinetuneConfig(method="full").lr == 1e-5
+    assert FinetuneConfig(method="full").lr == 3e-5
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])

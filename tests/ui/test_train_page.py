@@ -179,7 +179,9 @@ def test_the_timer_feeds_curves_from_the_buffer(tmp_path, make_page, qtbot):
     assert page.progress.maximum() == 10
     page._on_job_progress(6, {"train/loss": 0.1})
     qtbot.waitUntil(lambda: len(curve.getData()[0]) == 6, timeout=3000)
-    page._on_job_progress(0, {"stage": "teacher", "teacher/val_accuracy": 0.679})
+    page._on_job_progress(0, {"stage": "teacher"})
+    assert "Fitting the instant model" in page.status.text()
+    page._on_job_progress(0, {"stage": "teacher", "teacher/val_accuracy": 0.679, "teacher/train_accuracy": 0.8})
     assert "67.9%" in page.status.text() and "teacher" in page.status.text()
 
 
@@ -273,7 +275,7 @@ def test_learning_rate_follows_the_method_and_a_bad_one_is_named(qtbot):
     box = FinetuneSettings()
     qtbot.addWidget(box)
     box.use_method_defaults("full")
-    assert box.settings()["learning_rate"] == 1e-5
+    assert box.settings()["learning_rate"] == 3e-5
     box.use_method_defaults("lora")
     assert box.settings()["learning_rate"] == 1e-4
     box.learning_rate.setText("fast")

@@ -43,7 +43,9 @@ from rmstudio.core.reward.losses import bradley_terry_loss, pair_metrics
 METHODS = ("lora", "full")
 OVERLONG = ("truncate", "skip")
 HEAD_INITS = ("probe", "random")
-DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
+DEFAULT_LR = {"lora": 1e-4, "full": 3e-5}
+"""Measured on HH with the embedded model (benchmarks/reward_quality.py): full at 1e-5 barely left
+the probe; at 3e-5 it reached 67.9% test accuracy (TRL's RewardConfig default is 1e-4)."""
 KEEP_CHECKPOINTS = 2
 PAD_TO_MULTIPLE = 32
 """Batch widths are rounded up to this: oneDNN (PyTorch's CPU kernels) keeps compiled kernels per
@@ -62,7 +64,7 @@ class FinetuneConfig:
     method: str = "lora"
     """'lora' (train low-rank adapters + the score head) or 'full' (train every weight)."""
     learning_rate: float | None = None
-    """Peak AdamW learning rate, decayed linearly to 0; None = 1e-4 for LoRA, 1e-5 for full."""
+    """Peak AdamW learning rate, decayed linearly to 0; None = 1e-4 for LoRA, 3e-5 for full."""
     epochs: int = 1
     """Passes over the training pairs."""
     batch_size: int = 8
@@ -106,12 +108,14 @@ class FinetuneConfig:
     """Training pairs the probe reads (one forward pass each, no gradients; ~0.1 s a pair on a
     2-core CPU). On HH the probe on 512 pairs scored 54.7% on validation; on all 1,808, the same
     readout scored 63%: every pair the probe sees is worth its forward pass."""
-    distill_weight: float = 0.0
+    distill_weight: float = 0.5
     """Knowledge distillation from the instant model: each training target becomes
     (1 - w) * label + w * P_instant(chosen preferred), where the instant head is fitted on the same
     training split first (features cached in the project). Soft targets carry how sure a good
-    teacher is about each pair, which small, noisy preference sets lack. train_reward_model
-    computes the teacher (TrainingPair.teacher); pairs without one keep their label."""
+    teacher is about each pair, which small, noisy preference sets lack: on HH, LoRA went from
+    68.3% to 70.2% test accuracy with w = 0.5 (the instant model alone: 67.9%). 0 = labels only.
+    train_reward_model computes the teacher (TrainingPair.teacher); pairs without one keep
+    their label."""
     keep_best: bool = True
     """Export the weights of the validation with the lowest loss (the probe's, at step 0, counts),
     as transformers' ``load_best_model_at_end`` does; False exports the last step. Needs

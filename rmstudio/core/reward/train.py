@@ -130,7 +130,7 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
                 result = _train_instant(project, config, train, val, out_dir, run_sink)
             else:
                 taught = (_with_instant_teacher(project, config, train, val, run_sink)
-                          if config.finetune.get("distill_weight") else train)
+                          if _finetune_config(config).distill_weight else train)
                 result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from))
                           if taught is not None else
                           {"status": "cancelled", "method": config.method, "steps": 0, "total_steps": 0,
@@ -205,6 +205,13 @@ def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
             "train_pairs": len(train), "val_pairs": len(val)}
 
 
+def _finetune_config(config: RewardTrainConfig):
+    from .finetune import FinetuneConfig
+
+    settings = {k: v for k, v in config.finetune.items() if k != "resume"}
+    return FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **settings)
+
+
 def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair] | None:
     """The training pairs, each with the instant model's P(chosen preferred) as its teacher.
 
@@ -237,11 +244,10 @@ def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPai
 
 
 def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False) -> dict:
-    from .finetune import FinetuneConfig, train_finetune
+    from .finetune import train_finetune
     from .scoring import load_reward_model
 
-    settings = {k: v for k, v in config.finetune.items() if k != "resume"}
-    ft_config = FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **settings)
+    ft_config = _finetune_config(config)
     result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume)
     result["method"] = config.method
     result["train_pairs"], result["val_pairs"] = len(train), len(val)
