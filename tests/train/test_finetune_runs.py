@@ -130,7 +130,9 @@ def test_distillation_fits_an_instant_teacher_from_cached_features(tmp_path, tin
     config = RewardTrainConfig(method="lora", base=str(tiny_dir), device="cpu", val_fraction=0.25,
                                finetune=dict(FAST, distill_weight=0.5))
     result = train_reward_model(path, config)
-    assert result["status"] == "finished" and result["evaluation"]["pairs"] > 0
+    assert result["status"] == "finished" and result["evaluation"]["pairs"] > 0 and result["distilled"]
+    assert "distilled from rmstudio's instant reward model" in (runs_dir(path) / f"run-{result['run_id']}" / "model" /
+                                                                "README.md").read_text()
     with Project.open(path) as project:
         cached = project.conn.execute("SELECT COUNT(*) FROM feature_cache").fetchone()[0]
         assert cached > 0  # the teacher's features stay for the next run (instant or distilled)

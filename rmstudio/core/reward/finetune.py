@@ -679,7 +679,7 @@ tags: [reward-model, rmstudio]
 # Reward model trained with rmstudio
 
 Base model: `{base}`; method: {config.method}; steps: {result['steps']}{_best_note(result)}; pairs truncated:
-{result['truncated']}, skipped: {result['skipped']}.
+{result['truncated']}, skipped: {result['skipped']}.{_distill_note(result, config)}
 
 ## How to score
 
@@ -715,6 +715,13 @@ the end of the prompt and the start of the response. `config.json` → `rmstudio
 {json.dumps(asdict(config), indent=2)}
 ```
 """
+
+
+def _distill_note(result: dict, config: FinetuneConfig) -> str:
+    if not result.get("distilled"):
+        return ""
+    return (f" Training targets were distilled from rmstudio's instant reward model: "
+            f"{1 - config.distill_weight:g} × label + {config.distill_weight:g} × its probability.")
 
 
 def _best_note(result: dict) -> str:
@@ -768,7 +775,9 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     device = pick_device(config.device)
     bf16 = resolve_bf16(config.bf16, device)
     model, tokenizer = load_reward_model(base, config.seed)
-    rows, truncated, skipped = _encode_pairs(tokenizer, list(train_pairs), config.max_length, config.overlong,
+    train_pairs = list(train_pairs)
+    distilled = bool(config.distill_weight) and any(getattr(p, "teacher", None) is not None for p in train_pairs)
+    rows, truncated, skipped = _encode_pairs(tokenizer, train_pairs, config.max_length, config.overlong,
                                              config.distill_weight)
     val_rows, _, _ = _encode_pairs(tokenizer, list(val_pairs), config.max_length, "truncate")
     if not rows:
@@ -913,6 +922,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
         raise FinetuneError(f"training failed at step {step + 1}: {exc}") from exc
 
     result = {"status": status, "steps": step, "total_steps": total_steps, "train": train_metrics,
+              "distilled": distilled,
               "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
               "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
               "train_seconds": train_seconds, "probe": probe}
