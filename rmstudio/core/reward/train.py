@@ -174,30 +174,40 @@ def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> t
             np.array([p.margin for p in pairs], dtype=np.float32))
 
 
-def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
-    import torch
-
+def _fit_instant(project, config, train, val, sink, step: int):
+    """Features (cached in the project) and a fitted instant head: (model, vectors, fitted),
+    or None when cancelled during the features."""
     from .instant import train_instant
     from .instant_model import InstantRewardModel, response_features
 
     model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
     vectors = response_features(project, model, train + val, sink)
     if sink.should_stop():
-        return {"status": "cancelled", "model_dir": "", "method": "instant"}
-    sink.log(1, {"stage": "fit"})
+        return None
+    sink.log(step, {"stage": "fit"})
     fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
                            config.instant)
+    return model, vectors, fitted
+
+
+def _head_rewards(head, pairs, vectors) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    x_c, x_r, _, _ = _pair_arrays(pairs, vectors)
+    with torch.no_grad():
+        return head(torch.as_tensor(x_c)).numpy(), head(torch.as_tensor(x_r)).numpy()
+
+
+def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
+    fit = _fit_instant(project, config, train, val, sink, step=1)
+    if fit is None:
+        return {"status": "cancelled", "model_dir": "", "method": "instant"}
+    model, vectors, fitted = fit
     model.head = fitted.head
     metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
     metrics.update({f"val/{k}": v for k, v in fitted.val_metrics.items()})
     sink.log(1, metrics)
-    evaluation = {}
-    if val:
-        with torch.no_grad():
-            x_c, x_r, _, _ = _pair_arrays(val, vectors)
-            r_c = fitted.head(torch.as_tensor(x_c)).numpy()
-            r_r = fitted.head(torch.as_tensor(x_r)).numpy()
-        evaluation = evaluate_pairs(val, r_c, r_r)
+    evaluation = evaluate_pairs(val, *_head_rewards(fitted.head, val, vectors)) if val else {}
     model_dir = out_dir / "model"
     model.save(model_dir, metrics={**metrics, "l2": fitted.l2}, evaluation=evaluation)
     return {"status": "finished", "method": "instant", "model_dir": str(model_dir), "metrics": metrics,
@@ -221,26 +231,18 @@ def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPai
     import dataclasses
     import gc
 
-    import torch
-
-    from .instant import train_instant
-    from .instant_model import InstantRewardModel, response_features
-
     sink.log(0, {"stage": "teacher"})
-    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
-    vectors = response_features(project, model, train + val, sink)
-    del model  # the fine-tune loads its own copy of the backbone
-    gc.collect()
-    if sink.should_stop():
+    fit = _fit_instant(project, config, train, val, sink, step=0)
+    if fit is None:
         return None
-    fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
-                           config.instant)
-    x_c, x_r, _, _ = _pair_arrays(train, vectors)
-    with torch.no_grad():
-        probs = torch.sigmoid(fitted.head(torch.as_tensor(x_c)) - fitted.head(torch.as_tensor(x_r))).tolist()
+    vectors, fitted = fit[1], fit[2]
+    del fit  # drops the backbone: the fine-tune loads its own copy
+    gc.collect()
+    r_c, r_r = _head_rewards(fitted.head, train, vectors)
+    probs = 1 / (1 + np.exp(-(r_c - r_r)))
     sink.log(0, {"stage": "teacher", "teacher/val_accuracy": fitted.val_metrics.get("accuracy", float("nan")),
                  "teacher/train_accuracy": fitted.train_metrics["accuracy"]})
-    return [dataclasses.replace(pair, teacher=p) for pair, p in zip(train, probs)]
+    return [dataclasses.replace(pair, teacher=float(p)) for pair, p in zip(train, probs)]
 
 
 def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False) -> dict:
