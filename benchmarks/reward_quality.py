@@ -33,13 +33,21 @@ HH = resource("examples", "hh-rlhf-harmless-base-test.jsonl.gz")
 
 
 class Quiet:
+    def __init__(self):
+        self.curve: dict[int, dict] = {}
+        """Validation (and watched test) metrics by step, saved with the results."""
+
     def log(self, step, metrics):
+        watched = {k: v for k, v in metrics.items() if k.split("/")[0] in ("val", "test")}
+        if watched:
+            self.curve.setdefault(step, {}).update(watched)
         if "teacher/val_accuracy" in metrics or "best_step" in metrics:
             print(f"  {metrics}", flush=True)
         if metrics.get("stage") in ("features", "probe") and metrics.get("done", 0) % 800 < 16:
             print(f"  {metrics['stage']} {metrics['done']}/{metrics['total']}", flush=True)
-        if "val/accuracy" in metrics or ("train/loss" in metrics and step % 25 == 0):
-            shown = {k: round(v, 3) for k, v in metrics.items() if k in ("train/loss", "val/accuracy", "train/seconds")}
+        if "val/accuracy" in metrics or "test/accuracy" in metrics or ("train/loss" in metrics and step % 25 == 0):
+            shown = {k: round(v, 3) for k, v in metrics.items()
+                     if k in ("train/loss", "val/loss", "val/accuracy", "test/loss", "test/accuracy", "train/seconds")}
             print(f"  step {step}: {shown}", flush=True)
 
     def should_stop(self):
@@ -52,6 +60,9 @@ def main() -> None:
     parser.add_argument("--train-lines", type=int, default=2000)
     parser.add_argument("--test-lines", type=int, default=312)
     parser.add_argument("--finetune", default="{}", help="JSON settings for lora/full")
+    parser.add_argument("--watch-test", action="store_true",
+                        help="also score the test pairs at every validation (a curve to study; "
+                             "the exported step is still chosen on validation)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "reward_quality.json"))
     args = parser.parse_args()
     import torch
@@ -75,9 +86,11 @@ def main() -> None:
             with Project.create(project_path) as project:
                 import_files(project, [train_file])
             started = time.perf_counter()
-            config = RewardTrainConfig(method=method, finetune=json.loads(args.finetune) if method != "instant" else {})
+            config = RewardTrainConfig(method=method, finetune=json.loads(args.finetune) if method != "instant" else {},
+                                       monitor_file=str(test_file) if args.watch_test else None)
             print(f"{method}: training", flush=True)
-            trained = train_reward_model(project_path, config, sink=Quiet())
+            quiet = Quiet()
+            trained = train_reward_model(project_path, config, sink=quiet)
             train_seconds = time.perf_counter() - started
             scorer = load_reward_model(trained["model_dir"])
             r_c, r_r = scorer.score_pairs(test_pairs)
@@ -92,6 +105,7 @@ def main() -> None:
                 "steps": trained.get("steps"), "exported_step": trained.get("best_step"),
                 "probe_val_accuracy": (trained.get("probe") or {}).get("val/accuracy"),
                 "settings": config.finetune,
+                "curve": {str(k): v for k, v in sorted(quiet.curve.items())},
             }
             print(f"{method}: test accuracy {report['accuracy']:.3f}, wall {wall:.0f} s", flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # each method survives a later kill

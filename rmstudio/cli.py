@@ -151,13 +151,25 @@ def cmd_train_rm(args) -> int:
                                   "keep_best": False if args.export_last else None,
                                   "distill_weight": args.distill}.items()
                 if v is not None}
+    if args.watch_test and not args.test_file:
+        print("rmstudio: error: --watch-test needs --test-file", file=sys.stderr)
+        return 2
     try:
         config = RewardTrainConfig(method=args.method, base=args.base, val_fraction=args.val_fraction,
                                    seed=args.seed, annotators=args.annotator, device=args.device,
-                                   finetune=finetune if args.method != "instant" else {})
+                                   finetune=finetune if args.method != "instant" else {},
+                                   monitor_file=args.test_file if args.watch_test else None)
     except ValueError as exc:
         print(f"rmstudio: error: {exc}", file=sys.stderr)
         return 2
+    test_pairs = None
+    if args.test_file:  # read now: a bad test file fails before training, not after it
+        from .core.reward.data import pairs_from_file
+
+        test_pairs = pairs_from_file(args.test_file)
+        if not test_pairs:
+            print(f"rmstudio: error: {args.test_file} holds no labeled pairs to test on", file=sys.stderr)
+            return 2
     progress = TrainProgress()
     try:
         result = train_reward_model(args.project, config, sink=progress)
@@ -180,12 +192,11 @@ def cmd_train_rm(args) -> int:
             return 1
         shutil.copytree(result["model_dir"], out, dirs_exist_ok=True)
         print(f"model written to {out}")
-    if args.test_file and result.get("model_dir"):
-        from .core.reward.data import pairs_from_file
+    if test_pairs and result.get("model_dir"):
         from .core.reward.evaluate import evaluate_pairs
         from .core.reward.scoring import load_reward_model
 
-        pairs = pairs_from_file(args.test_file)
+        pairs = test_pairs
         scorer = load_reward_model(result["model_dir"], device=args.device)
         sink = TqdmSink("testing", "texts", total=2 * len(pairs))
         try:
@@ -280,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="embedded", help="backbone: 'embedded' (default), a folder or a .gguf")
     p.add_argument("--out", help="also write the trained model to this folder")
     p.add_argument("--test-file", help="evaluate the trained model on this labeled preference file")
+    p.add_argument("--watch-test", action="store_true",
+                   help="lora/full: also score the test file at every validation (test/accuracy "
+                        "curve); it chooses nothing")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--annotator", action="append", help="only these annotators' labels (repeatable)")

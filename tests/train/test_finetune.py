@@ -223,6 +223,60 @@ def test_probe_head_scores_as_the_probe_fitted_it(base_dir):
     assert sink.series("done")[-1] == 64 and "fit" in sink.series("stage")
 
 
+def test_the_probe_head_does_not_depend_on_the_validation_pairs(base_dir):
+    """Its L2 strength comes from folds of the training pairs, so validation only measures it:
+    the same training pairs with any validation pairs give the same head."""
+    from rmstudio.core.reward.finetune import _encode_pairs, _fit_probe_head, _head_name
+
+    heads = []
+    for val_seed in (1, 2):
+        model, tok = load_reward_model(base_dir)
+        rows, _, _ = _encode_pairs(tok, make_pairs(64), 32, "truncate")
+        val_rows, _, _ = _encode_pairs(tok, make_pairs(16, seed=val_seed)[:8 * val_seed], 32, "truncate")
+        _fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
+                        config(head_init="probe", probe_pairs=64), RecordingSink())
+        heads.append(getattr(model, _head_name(model)).weight.detach().clone())
+    assert torch.equal(heads[0], heads[1]) and heads[0].abs().sum() > 0
+
+
+def test_l2_by_folds_prefers_strong_l2_for_noise_and_weak_l2_for_signal():
+    """Held-out loss over folds of the training pairs: pure-noise features want the strongest
+    L2 of the grid; one clean, strong feature wants a weak one. A prompt's pairs share a fold."""
+    import numpy as np
+
+    from rmstudio.core.reward.instant import l2_by_folds
+    from rmstudio.core.reward.instant_config import InstantConfig
+
+    rng = np.random.default_rng(0)
+    n, dim = 120, 40
+    x_c, x_r = rng.normal(size=(n, dim)), rng.normal(size=(n, dim))
+    ones, zeros = np.ones(n, np.float32), np.zeros(n, np.float32)
+    grid = InstantConfig(l2_grid=(1e-4, 1e-2, 1.0))
+    noise_l2, losses = l2_by_folds((x_c, x_r, ones, zeros), [i // 2 for i in range(n)], grid)
+    assert noise_l2 == 1.0 and losses[1.0] < losses[1e-4]
+    x_c[:, 0] += 3.0  # the chosen response is told apart by one feature
+    signal_l2, _ = l2_by_folds((x_c, x_r, ones, zeros), [i // 2 for i in range(n)], grid)
+    assert signal_l2 < 1.0
+    assert l2_by_folds((x_c, x_r, ones, zeros), [0] * n, grid)[0] == 1e-2  # one group: the middle
+
+
+def test_watched_test_pairs_are_logged_and_choose_nothing(base_dir, tmp_path):
+    """A monitor set gets its own test/* curve at every validation; the run, its chosen step
+    and its weights are the same as without it."""
+    settings = config(method="lora", learning_rate=2e-2, epochs=2, eval_every_steps=2)
+    plain = train_finetune(base_dir, make_pairs(32), make_pairs(8, seed=1), settings, tmp_path / "plain",
+                           RecordingSink())
+    sink = RecordingSink()
+    watched = train_finetune(base_dir, make_pairs(32), make_pairs(8, seed=1), settings, tmp_path / "watched",
+                             sink, monitor_pairs=make_pairs(12, seed=5))
+    val_steps = [step for step, m in sink.logs if "val/accuracy" in m]
+    test_steps = [step for step, m in sink.logs if "test/accuracy" in m]
+    assert test_steps == val_steps and len(test_steps) >= 3
+    assert sink.series("test/accuracy")[-1] > 0.8  # the learnable rule holds on the watched pairs too
+    assert watched["best_step"] == plain["best_step"]
+    assert watched["val"]["loss"] == pytest.approx(plain["val"]["loss"], abs=1e-6)
+
+
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_probe_initialised_run_starts_where_the_probe_left_it(base_dir, tmp_path, method):
     sink = RecordingSink()

@@ -96,6 +96,29 @@ def test_cli_train_rm_lora_writes_a_transformers_folder(tmp_path, tiny_dir, caps
     assert card.count("accuracy") >= 1 and '"keep_best": false' in card and '"distill_weight": 0.5' in card
 
 
+def test_cli_refuses_bad_settings_and_test_files_before_any_run(tmp_path, tiny_dir, capsys):
+    """A bad fine-tune setting, a test file that is not there or holds no pairs: each is named
+    in the message and refused before a run is recorded (no feature pass, no teacher, no run)."""
+    from rmstudio.cli import main
+
+    path = synthetic_project(tmp_path, n=16)
+    start = ["train-rm", str(path), "--method", "full", "--base", str(tiny_dir), "--device", "cpu"]
+    assert main(start + ["--distill", "2"]) == 2
+    assert "distill_weight must be a number from 0 to 1, got 2" in capsys.readouterr().err
+    assert main(start + ["--test-file", str(tmp_path / "nowhere.jsonl")]) == 1
+    assert "nowhere.jsonl" in capsys.readouterr().err
+    empty = tmp_path / "unlabeled.jsonl"
+    empty.write_text('{"prompt": "just a prompt?"}\n')
+    assert main(start + ["--test-file", str(empty)]) == 2
+    assert "holds no labeled pairs" in capsys.readouterr().err
+    assert main(start + ["--watch-test"]) == 2
+    assert "--watch-test needs --test-file" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown fine-tune setting 'learnin_rate'"):
+        RewardTrainConfig(method="lora", finetune={"learnin_rate": 1e-4})
+    with Project.open(path) as project:
+        assert list_runs(project) == []
+
+
 def test_batched_pair_scoring_matches_one_by_one(tmp_path, tiny_dir):
     from rmstudio.core.reward.data import snapshot_pairs
 

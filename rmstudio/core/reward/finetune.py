@@ -21,6 +21,7 @@ would skip it anyway. An overlong pair keeps the END of the prompt and the START
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from contextlib import contextmanager
 import math
@@ -29,7 +30,7 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,9 @@ import torch
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.models import ModelError, ModelSource, ensure_embedded_cache, pick_device
 from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.reward.finetune_config import DEFAULT_LR, HEAD_INITS, METHODS, OVERLONG, FinetuneConfig  # noqa: F401
 from rmstudio.core.reward.losses import bradley_terry_loss, pair_metrics
 
-METHODS = ("lora", "full")
-OVERLONG = ("truncate", "skip")
-HEAD_INITS = ("probe", "random")
-DEFAULT_LR = {"lora": 1e-4, "full": 3e-5}
-"""Measured on HH with the embedded model (benchmarks/reward_quality.py): full at 1e-5 barely left
-the probe; at 3e-5 it reached 67.9% test accuracy (TRL's RewardConfig default is 1e-4)."""
 KEEP_CHECKPOINTS = 2
 PAD_TO_MULTIPLE = 32
 """Batch widths are rounded up to this: oneDNN (PyTorch's CPU kernels) keeps compiled kernels per
@@ -57,110 +53,6 @@ _STATS_KEY = "rmstudio"
 
 class FinetuneError(RmstudioError):
     """A fine-tuning run that cannot start, or failed on the way (out of memory, bad data)."""
-
-
-@dataclass
-class FinetuneConfig:
-    method: str = "lora"
-    """'lora' (train low-rank adapters + the score head) or 'full' (train every weight)."""
-    learning_rate: float | None = None
-    """Peak AdamW learning rate, decayed linearly to 0; None = 1e-4 for LoRA, 3e-5 for full."""
-    epochs: int = 1
-    """Passes over the training pairs."""
-    batch_size: int = 8
-    """Pairs per forward pass (each pair is two sequences: chosen and rejected)."""
-    grad_accum: int = 1
-    """Forward passes summed into one optimizer step (effective batch = batch_size * grad_accum)."""
-    max_length: int = 384
-    """Most tokens of prompt + response in one sequence."""
-    overlong: str = "truncate"
-    """'truncate': keep the end of the prompt and the start of the response; 'skip': drop the pair."""
-    lora_r: int = 16
-    """LoRA rank."""
-    lora_alpha: int = 32
-    """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = 0.0
-    """Dropout on the LoRA input."""
-    lora_target_modules: str | list[str] = "all-linear"
-    """Modules that get adapters: 'all-linear' or a list of module names such as ['q_proj', 'v_proj']."""
-    bf16: bool | None = None
-    """bfloat16 autocast; None = on where the hardware does it fast (CUDA with bf16, CPUs with
-    AMX or AVX512-BF16)."""
-    length_grouped: bool = True
-    """Put pairs of similar length in one batch (less padding); the batch order stays random."""
-    share_prompt: bool = True
-    """Run the prompt once per pair (chosen and rejected share it in one packed row, 4-D mask);
-    exact, and about 1.5x fewer tokens on HH. Off, or with flash attention: chosen and rejected as
-    two padded rows, as TRL does."""
-    center_rewards_coefficient: float | None = None
-    """Adds coef * mean((r_chosen + r_rejected)^2) to keep rewards near 0 (TRL's option; 0.01 is typical)."""
-    eval_every_steps: int = 50
-    """Validate every this many optimizer steps (and always at the end); 0 = only at the end."""
-    save_every_steps: int = 50
-    """Checkpoint every this many optimizer steps; 0 = only on cancel."""
-    head_init: str = "probe"
-    """'probe': before fine-tuning, fit the score head as a logistic regression on the frozen
-    model's last-token states of up to probe_pairs training pairs (linear probing, then fine-tuning,
-    as in Kumar et al. 2022, "Fine-tuning can distort pretrained features"). Training then starts
-    at the probe's accuracy instead of chance, and a random head's large first gradients do not
-    scramble the backbone. 'random': a randomly initialised head, as TRL does."""
-    probe_pairs: int = 2048
-    """Training pairs the probe reads (one forward pass each, no gradients; ~0.1 s a pair on a
-    2-core CPU). On HH the probe on 512 pairs scored 54.7% on validation; on all 1,808, the same
-    readout scored 63%: every pair the probe sees is worth its forward pass."""
-    distill_weight: float = 0.5
-    """Knowledge distillation from the instant model: each training target becomes
-    (1 - w) * label + w * P_instant(chosen preferred), where the instant head is fitted on the same
-    training split first (features cached in the project). Soft targets carry how sure a good
-    teacher is about each pair, which small, noisy preference sets lack: on HH, LoRA went from
-    68.3% to 70.2% test accuracy with w = 0.5 (the instant model alone: 67.9%). 0 = labels only.
-    train_reward_model computes the teacher (TrainingPair.teacher); pairs without one keep
-    their label."""
-    keep_best: bool = True
-    """Export the weights of the validation with the lowest loss (the probe's, at step 0, counts),
-    as transformers' ``load_best_model_at_end`` does; False exports the last step. Needs
-    validation pairs; the best is kept on disk, so a resumed run remembers it."""
-    seed: int = 0
-    """Seed for the score head's initialisation, the data order and dropout."""
-    device: str | None = None
-    """'cpu', 'cuda', 'cuda:N', 'mps'; None = the best one available."""
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.head_init not in HEAD_INITS:
-            raise ValueError(f"head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
-        if self.overlong not in OVERLONG:
-            raise ValueError(f"overlong must be one of {OVERLONG}, got {self.overlong!r}")
-        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
-                                                   and 0 < self.learning_rate < 1):
-            raise ValueError(f"learning_rate must be a number in (0, 1) or None, got {self.learning_rate!r}")
-        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "lora_alpha", "probe_pairs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ValueError(f"max_length must be a whole number >= 8 tokens, got {self.max_length!r}")
-        for name in ("eval_every_steps", "save_every_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0 (0 = never), got {value!r}")
-        if not (isinstance(self.distill_weight, (int, float)) and 0 <= self.distill_weight <= 1):
-            raise ValueError(f"distill_weight must be a number from 0 to 1, got {self.distill_weight!r}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
-        if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
-            raise ValueError("center_rewards_coefficient must be >= 0 or None, "
-                             f"got {self.center_rewards_coefficient!r}")
-        if not (self.lora_target_modules == "all-linear" or (
-                isinstance(self.lora_target_modules, (list, tuple)) and self.lora_target_modules
-                and all(isinstance(m, str) and m for m in self.lora_target_modules))):
-            raise ValueError("lora_target_modules must be 'all-linear' or a non-empty list of module names, "
-                             f"got {self.lora_target_modules!r}")
-
-    @property
-    def lr(self) -> float:
-        return self.learning_rate if self.learning_rate is not None else DEFAULT_LR[self.method]
 
 
 # ---------------------------------------------------------------- tokenising
@@ -222,6 +114,15 @@ def _encode_pairs(tokenizer, pairs, max_length: int, overlong: str, distill_weig
     return rows, truncated, skipped
 
 
+def _shared_length(chosen: list[int], rejected: list[int]) -> int:
+    """How many leading token ids chosen and rejected share (their prompt, as the tokens tell)."""
+    return next((i for i, (a, b) in enumerate(zip(chosen, rejected)) if a != b), min(len(chosen), len(rejected)))
+
+
+def _prompt_key(row) -> tuple[int, ...]:
+    return tuple(row[0][:_shared_length(row[0], row[1])])
+
+
 def _padded_width(longest: int) -> int:
     return -(-longest // PAD_TO_MULTIPLE) * PAD_TO_MULTIPLE
 
@@ -253,11 +154,7 @@ def _pack(batch, pad_id: int, device, float_mask: bool):
     """
     rows, positions, at_chosen, at_rejected, shared = [], [], [], [], []
     for chosen, rejected, *_ in batch:
-        common = 0
-        for a, b in zip(chosen, rejected):
-            if a != b:
-                break
-            common += 1
+        common = _shared_length(chosen, rejected)
         rows.append(chosen + rejected[common:])
         positions.append(list(range(len(chosen))) + list(range(common, len(rejected))))
         at_chosen.append(_last_scored(chosen, pad_id))
@@ -502,12 +399,12 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
                     config: FinetuneConfig, sink: ProgressSink) -> dict:
     """Set the score head to a logistic regression fitted on frozen last-token states.
 
-    The L2 strength is chosen on (up to probe_pairs/2) validation pairs, as the instant method
-    does. The probe's feature standardisation is folded into the head's weight; its constant
+    The L2 strength is chosen by 4-fold cross-validation on the training sample (grouped by
+    prompt); the probe is then scored on (up to probe_pairs/2) validation pairs. The probe's feature standardisation is folded into the head's weight; its constant
     offset is dropped, which changes no pairwise comparison. Returns the probe's metrics, or None
     when cancelled (the head is then left as it was).
     """
-    from .instant import train_instant
+    from .instant import l2_by_folds, train_instant
     from .instant_config import InstantConfig
 
     sample = random.Random(config.seed).sample(rows, min(len(rows), config.probe_pairs))
@@ -530,7 +427,12 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
         val = (*v_states, np.array([r[2] for r in val_sample], np.float32),
                np.array([r[3] for r in val_sample], np.float32))
     sink.log(0, {"stage": "fit"})
-    fitted = train_instant(train, val, InstantConfig(head="linear", seed=config.seed))
+    # The L2 strength comes from folds of the training sample, not from validation: picked there,
+    # the probe's step-0 validation loss would be the best of six tries, and keep_best would then
+    # favour the untrained head over every fine-tuned step measured honestly.
+    probe_config = InstantConfig(head="linear", seed=config.seed)
+    l2, _ = l2_by_folds(train, [_prompt_key(r) for r in sample], probe_config)
+    fitted = train_instant(train, val, dataclasses.replace(probe_config, l2_grid=(l2,)))
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = getattr(inner, _head_name(inner))
     weight = fitted.head.net.weight.detach() / fitted.head.feature_std
@@ -762,13 +664,15 @@ def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: b
 # ---------------------------------------------------------------- training
 
 def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, out_dir,
-                   sink: ProgressSink | None = None, resume: bool = False) -> dict:
+                   sink: ProgressSink | None = None, resume: bool = False, monitor_pairs=()) -> dict:
     """Train a reward model on ``train_pairs`` (TrainingPair-like), validate on ``val_pairs``.
 
     Logs ``train/{loss,accuracy,margin,mean_reward,num_tokens}``, ``epoch``, ``total_steps`` every
     step and ``val/{loss,accuracy,margin}`` every ``eval_every_steps`` and at the end. Polls
     ``sink.should_stop()`` between forward passes; on cancel it saves a checkpoint and returns.
     ``resume=True`` continues from the latest complete checkpoint in ``out_dir/checkpoints``.
+    ``monitor_pairs`` (a held-out test set) are scored at every validation and logged as
+    ``test/{loss,accuracy,margin}``: a curve to watch, never used to choose anything.
     """
     sink = sink or NullSink()
     out_dir = Path(out_dir)
@@ -780,6 +684,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     rows, truncated, skipped = _encode_pairs(tokenizer, train_pairs, config.max_length, config.overlong,
                                              config.distill_weight)
     val_rows, _, _ = _encode_pairs(tokenizer, list(val_pairs), config.max_length, "truncate")
+    monitor_rows, _, _ = _encode_pairs(tokenizer, list(monitor_pairs), config.max_length, "truncate")
     if not rows:
         raise FinetuneError(f"no training pairs left ({len(train_pairs)} given, {skipped} longer than "
                             f"max_length={config.max_length} skipped)")
@@ -848,12 +753,18 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
             _save_best(out_dir, model, step, val_metrics)
             best = {"step": step, "val": dict(val_metrics)}
 
+    def watch_monitor() -> None:
+        if monitor_rows:
+            watched = _evaluate(model, monitor_rows, pad_id, config.batch_size * 2, bf16, center, pack)
+            sink.log(step, {f"test/{k}": v for k, v in watched.items()} | {"total_steps": total_steps})
+
     def validate() -> None:
         nonlocal val_metrics
         if val_rows:
             val_metrics = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack)
             sink.log(step, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
             note_best()
+        watch_monitor()
 
     status = "finished"
     sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped})
@@ -863,7 +774,8 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
             val_metrics = {k.removeprefix("val/"): v for k, v in probe.items() if k.startswith("val/")}
             sink.log(0, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
             note_best()
-        elif val_rows:
+            watch_monitor()
+        else:
             validate()
     try:
         while step < total_steps and status == "finished":

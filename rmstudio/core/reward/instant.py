@@ -103,3 +103,31 @@ def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None 
             vc, vr = head(v_c), head(v_r)
             val_metrics = {"loss": bradley_terry_loss(vc, vr, v_t, v_m).item(), **pair_metrics(vc, vr, v_t)}
     return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))
+
+
+def l2_by_folds(train: tuple, groups, config: InstantConfig | None = None, folds: int = 4) -> tuple[float, dict]:
+    """The L2 strength of ``config.l2_grid`` with the lowest held-out loss over ``folds`` folds of
+    the training pairs themselves, and each strength's pooled held-out loss.
+
+    ``groups`` (one label per pair, such as its prompt) keeps a group in one fold. Choosing the
+    strength this way leaves the validation split untouched, so a head fitted with it is scored
+    on validation without the optimism of having been picked there.
+    """
+    config = config or InstantConfig()
+    index: dict = {}
+    group_of = np.array([index.setdefault(g, len(index)) for g in groups])
+    fold_of = np.random.default_rng(config.seed).permutation(len(index))[group_of] % folds
+    totals = dict.fromkeys(config.l2_grid, 0.0)
+    evaluated = False
+    arrays = [np.asarray(a) for a in train]
+    for k in range(folds):
+        held = fold_of == k
+        if held.all() or not held.any():
+            continue
+        result = train_instant(tuple(a[~held] for a in arrays), tuple(a[held] for a in arrays), config)
+        evaluated = True
+        for tried in result.tried:
+            totals[tried["l2"]] += tried["val_loss"] * held.sum() / len(held)
+    if not evaluated:  # one group only: nothing to hold out, so the grid's middle, as train_instant does
+        return config.l2_grid[len(config.l2_grid) // 2], {}
+    return min(totals, key=totals.get), totals

@@ -21,7 +21,7 @@ import numpy as np
 from ..progress import NullSink, ProgressSink
 from ..project import Project
 from ..runs import add_artifact, finish_run, log_metrics, start_run
-from .data import TrainingPair, snapshot_pairs, split_by_prompt
+from .data import TrainingPair, pairs_from_file, snapshot_pairs, split_by_prompt
 from .evaluate import evaluate_pairs
 from .features import FeatureSpec
 from .instant_config import InstantConfig
@@ -52,6 +52,11 @@ class RewardTrainConfig:
     device: str | None = None
     """'cpu', 'cuda', 'mps' or None for the best available."""
 
+    monitor_file: str | None = None
+    """A labeled preference file (any format the importer reads) that LoRA/full score at every
+    validation, logged as test/loss and test/accuracy: a held-out curve to watch while training.
+    Nothing is chosen by it (the exported step is chosen on validation)."""
+
     features: FeatureSpec = field(default_factory=FeatureSpec)
     instant: InstantConfig = field(default_factory=InstantConfig)
     finetune: dict = field(default_factory=dict)
@@ -64,6 +69,8 @@ class RewardTrainConfig:
             raise ValueError(f"val_fraction must be at least 0 and below 1, got {self.val_fraction}")
         if self.much_better_margin < 0:
             raise ValueError("much_better_margin must not be negative")
+        if self.method != "instant":
+            finetune_config(self)  # bad fine-tune settings are refused here, before any work
 
 
 def runs_dir(project_path: str | Path) -> Path:
@@ -110,6 +117,8 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
             raise RmstudioError("there are no labeled pairs to train on: label some pairs first "
                                 "(a, b or tie; both-bad and skips do not train)")
         train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
+        # Read before any work: a bad file fails now, not after the teacher's feature pass.
+        monitor = pairs_from_file(config.monitor_file) if config.monitor_file and config.method != "instant" else []
         resume_from = config.finetune.get("resume") if config.method != "instant" else None
         if resume_from:
             # Continue a cancelled fine-tune in its own folder and run (same split: same seed).
@@ -130,8 +139,9 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
                 result = _train_instant(project, config, train, val, out_dir, run_sink)
             else:
                 taught = (_with_instant_teacher(project, config, train, val, run_sink)
-                          if _finetune_config(config).distill_weight else train)
-                result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from))
+                          if finetune_config(config).distill_weight else train)
+                result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from),
+                                          monitor=monitor)
                           if taught is not None else
                           {"status": "cancelled", "method": config.method, "steps": 0, "total_steps": 0,
                            "checkpoint": None, "model_dir": "", "metrics": {}, "evaluation": {}})
@@ -215,10 +225,18 @@ def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
             "train_pairs": len(train), "val_pairs": len(val)}
 
 
-def _finetune_config(config: RewardTrainConfig):
-    from .finetune import FinetuneConfig
+def finetune_config(config: RewardTrainConfig):
+    """The FinetuneConfig of a LoRA/full run (raises ValueError on a bad setting)."""
+    from dataclasses import fields
+
+    from .finetune_config import FinetuneConfig
 
     settings = {k: v for k, v in config.finetune.items() if k != "resume"}
+    known = {f.name for f in fields(FinetuneConfig)} - {"method", "seed", "device"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown fine-tune setting {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
     return FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **settings)
 
 
@@ -245,12 +263,13 @@ def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPai
     return [dataclasses.replace(pair, teacher=float(p)) for pair, p in zip(train, probs)]
 
 
-def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False) -> dict:
+def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False, monitor=()) -> dict:
     from .finetune import train_finetune
     from .scoring import load_reward_model
 
-    ft_config = _finetune_config(config)
-    result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume)
+    ft_config = finetune_config(config)
+    result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume,
+                            monitor_pairs=monitor)
     result["method"] = config.method
     result["train_pairs"], result["val_pairs"] = len(train), len(val)
     result["metrics"] = {**{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
