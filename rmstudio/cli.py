@@ -155,7 +155,8 @@ def cmd_train_rm(args) -> int:
         print("rmstudio: error: --watch-test needs --test-file", file=sys.stderr)
         return 2
     try:
-        config = RewardTrainConfig(method=args.method, base=args.base, val_fraction=args.val_fraction,
+        config = RewardTrainConfig(method=args.method, objective=args.objective, base=args.base,
+                                   val_fraction=args.val_fraction,
                                    seed=args.seed, annotators=args.annotator, device=args.device,
                                    finetune=finetune if args.method != "instant" else {},
                                    monitor_file=args.test_file if args.watch_test else None)
@@ -179,7 +180,12 @@ def cmd_train_rm(args) -> int:
     evaluation = result.get("evaluation") or {}
     print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} train / "
           f"{result.get('val_pairs', '?')} validation pairs, {result['seconds']:.1f} s")
-    if evaluation.get("pairs"):
+    if evaluation.get("responses"):  # the regression objective
+        print(f"validation RMSE {evaluation['rmse']:.3f} on {evaluation['responses']} rated responses, "
+              f"Pearson {evaluation['pearson'] if evaluation['pearson'] is not None else float('nan'):.3f}"
+              + (f", accuracy {evaluation['accuracy']:.3f} on the {evaluation['pairs']} pairs the ratings imply"
+                 if evaluation.get("pairs") else ""))
+    elif evaluation.get("pairs"):
         print(f"validation accuracy {evaluation['accuracy']:.3f} (prefer-longer baseline "
               f"{evaluation['baseline_longer']:.3f}), ECE {evaluation['ece']:.3f}")
     elif "val/accuracy" in metrics:
@@ -288,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["instant", "lora", "full"], default="instant",
                    help="instant: a head on frozen features (seconds once features are cached); "
                    "lora / full: fine-tune a sequence-classification reward model")
+    p.add_argument("--objective", choices=["pairwise", "regression"], default="pairwise",
+                   help="pairwise: Bradley-Terry on preference labels (default); regression: MSE on "
+                        "ratings (rankings imported with ratings or scores)")
     p.add_argument("--base", default="embedded", help="backbone: 'embedded' (default), a folder or a .gguf")
     p.add_argument("--out", help="also write the trained model to this folder")
     p.add_argument("--test-file", help="evaluate the trained model on this labeled preference file")

@@ -43,3 +43,24 @@ def synthetic_project(tmp_path: Path, n: int = 120, seed: int = 0, name: str = "
     with Project.create(path) as project:
         import_files(project, [data])
     return path
+
+
+def rated_project(tmp_path: Path, n: int = 60, seed: int = 0, name: str = "rated") -> Path:
+    """A project of rankings with ratings: each prompt has three responses of four words, rated
+    by how many of their words are 'Paris' (0 to 4, no two alike), as an UltraFeedback-style file gives them."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        responses, ratings = [], []
+        for count in rng.sample(range(5), 3):  # distinct counts: distinct responses
+            words = ["Paris"] * count + [rng.choice(WORDS[:-2]) for _ in range(4 - count)]
+            rng.shuffle(words)
+            responses.append(" ".join(words))
+            ratings.append(count)
+        rows.append({"prompt": f"question {i}?", "responses": responses, "ratings": ratings})
+    data = tmp_path / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = tmp_path / f"{name}.rmstudio"
+    with Project.create(path) as project:
+        import_files(project, [data])
+    return path

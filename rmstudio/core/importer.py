@@ -171,8 +171,8 @@ def _add_ranking(project: Project, writer: ProjectWriter, record: RankingRecord,
         counts["duplicates_skipped"] += 1
         return
     ranking_id = project.conn.execute(
-        "INSERT INTO rankings (prompt_id, annotator_id, created_at) VALUES (?, ?, ?)",
-        (prompt_id, annotator_id, writer.now),
+        "INSERT INTO rankings (prompt_id, annotator_id, created_at, scale) VALUES (?, ?, ?, ?)",
+        (prompt_id, annotator_id, writer.now, record.scale),
     ).lastrowid
     project.conn.executemany(
         "INSERT INTO ranking_entries (ranking_id, response_id, score) VALUES (?, ?, ?)",

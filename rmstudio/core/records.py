@@ -72,6 +72,9 @@ class RankingRecord:
     scores: tuple[float, ...]
     annotator: str | None = None
     line: int = 0
+    scale: str = "order"
+    """'rating' when the scores are the source's own ratings or scores (comparable across
+    prompts: a regression target); 'order' when only their order means something (ranks)."""
     extra: dict = field(default_factory=dict, compare=False)
 
 

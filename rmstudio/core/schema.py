@@ -189,9 +189,18 @@ CREATE TABLE feature_cache (
 """
 
 
+M0003_RANKING_SCALE = """
+-- What a ranking's scores mean: 'order' (only their order: ranks, list order, a drag-and-drop
+-- ranking) or 'rating' (absolute ratings or scores from the source, comparable across prompts,
+-- which a reward model can regress on).
+ALTER TABLE rankings ADD COLUMN scale TEXT NOT NULL DEFAULT 'order' CHECK (scale IN ('order', 'rating'));
+"""
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _sql(M0001_INITIAL)),
     ("0002_feature_cache", _sql(M0002_FEATURE_CACHE)),
+    ("0003_ranking_scale", _sql(M0003_RANKING_SCALE)),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

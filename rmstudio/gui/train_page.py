@@ -13,7 +13,7 @@ from dataclasses import asdict
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
-    QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
+    QComboBox, QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
     QWidget,
 )
 
@@ -157,11 +157,19 @@ class TrainPage(QWidget):
                                   "no prompt is in both splits.")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        self.objective = QComboBox()
+        self.objective.setObjectName("objective")
+        self.objective.addItem("Preferences (pairwise)", "pairwise")
+        self.objective.addItem("Ratings (regression)", "regression")
+        self.objective.setToolTip("Pairwise: Bradley-Terry on the A/B labels. Regression: the reward "
+                                  "learns to predict ratings (rankings imported with ratings or scores).")
+        form.addRow("Learn from", self.objective)
         form.addRow("Validation share", self.val_share)
         form.addRow("Seed", self.seed)
         layout.addLayout(form)
         for widget in (self.val_share, self.seed):
             widget.valueChanged.connect(self._schedule_preview)
+        self.objective.currentIndexChanged.connect(lambda _i: self._schedule_preview())
 
         self.finetune_box = FinetuneSettings()
         layout.addWidget(self.finetune_box)
@@ -291,8 +299,9 @@ class TrainPage(QWidget):
         """The settings on screen as a config; raises ValueError or ModelError with a message."""
         method = self.method()
         finetune = self.finetune_box.settings() if method != "instant" else {}
-        return RewardTrainConfig(method=method, base=self.base(), val_fraction=self.val_share.value() / 100,
-                                 seed=self.seed.value(), finetune=finetune)
+        return RewardTrainConfig(method=method, objective=self.objective.currentData(), base=self.base(),
+                                 val_fraction=self.val_share.value() / 100, seed=self.seed.value(),
+                                 finetune=finetune)
 
     def _on_method_changed(self) -> None:
         method = self.method()
@@ -308,10 +317,27 @@ class TrainPage(QWidget):
         if self.project is None:
             self.preview.setText("<i>Open a project to train on its labels.</i>")
             return
-        config = RewardTrainConfig(val_fraction=self.val_share.value() / 100, seed=self.seed.value())
+        config = RewardTrainConfig(objective=self.objective.currentData(), val_fraction=self.val_share.value() / 100,
+                                   seed=self.seed.value())
         self.split = split_preview(self.project, config)
         left = _left_out(self.project, config.annotators)
         s = self.split
+        # Ratings can only be learned from where there are some; the choice says how many.
+        ratings_item = self.objective.model().item(1)
+        ratings_item.setEnabled(s["ratings"] > 0)
+        self.objective.setItemText(1, f"Ratings (regression): {s['ratings']:,}" if s["ratings"] else
+                                   "Ratings (regression): none in this project")
+        if config.objective == "regression":
+            if not s["ratings"]:
+                self.objective.setCurrentIndex(0)  # re-runs the preview as pairwise
+                return
+            self.preview.setText(
+                f"<b>{s['ratings']:,}</b> rated responses: the reward learns to predict the rating "
+                f"(mean squared error on the rating, standardised on the training split)<br>"
+                f"train <b>{s['train']:,}</b> responses from {s['prompts_train']:,} prompts<br>"
+                f"validation <b>{s['val']:,}</b> responses from {s['prompts_val']:,} prompts")
+            self._update_buttons()
+            return
         if not s["pairs"]:
             text = "<b>No labeled pairs yet.</b> Label some pairs (A, B or tie) or import labeled data first."
         else:
@@ -499,8 +525,8 @@ class TrainPage(QWidget):
             "Continue the latest fine-tune run from its last checkpoint." if can_resume else
             ("Only fine-tunes (LoRA, full) can be resumed; the instant method takes seconds."
              if not fine_tune else RESUME_TODO))
-        for widget in (self.method_group.buttons() + [self.base_picker, self.val_share, self.seed,
-                                                       self.finetune_box]):
+        for widget in (self.method_group.buttons() + [self.base_picker, self.objective, self.val_share,
+                                                       self.seed, self.finetune_box]):
             widget.setEnabled(not self.running)
 
     def _on_relabel_requested(self, comparison_ids: list) -> None:

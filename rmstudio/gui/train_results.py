@@ -72,6 +72,10 @@ class ResultsPanel(QWidget):
                                      legend=False)
         for col, plot in enumerate((self.hist_plot, self.reliability_plot, self.margin_plot)):
             plots.addWidget(plot, 0, col)
+        # A regression run shows its predictions against the ratings instead of the pair plots.
+        self.ratings_plot = make_plot(self, "Predicted vs given rating (validation)", "given rating",
+                                      "predicted rating", legend=False)
+        plots.addWidget(self.ratings_plot, 0, 3)
         layout.addLayout(plots, 1)
 
         bottom = QHBoxLayout()
@@ -83,7 +87,9 @@ class ResultsPanel(QWidget):
         self.details.setMinimumWidth(220)
         bottom.addWidget(self.details, 1)
 
-        mistakes_box = QVBoxLayout()
+        self.mistakes_panel = QWidget()
+        mistakes_box = QVBoxLayout(self.mistakes_panel)
+        mistakes_box.setContentsMargins(0, 0, 0, 0)
         mistakes_box.addWidget(QLabel("<b>Confident mistakes</b> (the model disagrees with the label "
                                       "most strongly; often a label slip)"))
         self.mistakes = QTableWidget(0, 4)
@@ -103,7 +109,7 @@ class ResultsPanel(QWidget):
         row.addWidget(self.relabel_button)
         row.addWidget(self.relabel_status, 1)
         mistakes_box.addLayout(row)
-        bottom.addLayout(mistakes_box, 2)
+        bottom.addWidget(self.mistakes_panel, 2)
         layout.addLayout(bottom, 1)
         self.clear()
 
@@ -114,8 +120,9 @@ class ResultsPanel(QWidget):
         self.headline.setText("<i>No results yet: start a run. Results are measured on the validation "
                               "split, which training never sees.</i>")
         self.details.setText("")
-        for plot in (self.hist_plot, self.reliability_plot, self.margin_plot):
+        for plot in (self.hist_plot, self.reliability_plot, self.margin_plot, self.ratings_plot):
             plot.clear()
+        self._show_pair_panels(True)
         self.mistakes.setRowCount(0)
         self.relabel_button.setEnabled(False)
         self.relabel_status.setText("")
@@ -132,6 +139,9 @@ class ResultsPanel(QWidget):
         took = f" in {seconds:.1f} s" if seconds is not None else ""
         if result.get("status") == "cancelled":
             self.headline.setText(f"<b>{run} was cancelled{took}.</b> {_after_cancel(result)}")
+            return
+        if evaluation.get("responses") is not None:  # the regression objective
+            self._show_regression(run, took, evaluation, result)
             return
         if not evaluation and metrics.get("val/accuracy") is not None:
             self.headline.setText(
@@ -165,6 +175,38 @@ class ResultsPanel(QWidget):
         self._plot_margins(evaluation.get("accuracy_by_margin") or [])
         self._show_details(evaluation, result)
         self._show_mistakes(evaluation.get("confident_mistakes") or [])
+
+    def _show_pair_panels(self, pairs: bool) -> None:
+        for widget in (self.hist_plot, self.reliability_plot, self.margin_plot, self.mistakes_panel):
+            widget.setVisible(pairs)
+        self.ratings_plot.setVisible(not pairs)
+
+    def _show_regression(self, run: str, took: str, evaluation: dict, result: dict) -> None:
+        self._show_pair_panels(False)
+        given = np.asarray(evaluation.get("ratings") or [], dtype=float)
+        predicted = np.asarray(evaluation.get("predicted") or [], dtype=float)
+        if len(given):
+            low, high = float(min(given.min(), predicted.min())), float(max(given.max(), predicted.max()))
+            self.ratings_plot.plot([low, high], [low, high], pen=pg.mkPen("#888888", width=1, style=Qt.DashLine))
+            jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(given)) * (given.std() or 1.0)
+            self.ratings_plot.plot(given + jitter, predicted, pen=None, symbol="o", symbolSize=6,
+                                   symbolPen=None, symbolBrush=pg.mkColor(SPLIT_COLORS["val"]))
+        if not evaluation.get("responses"):
+            self.headline.setText(f"<b>{run} {result.get('status', '')}{took}.</b> No validation "
+                                  "ratings, so there is nothing to measure: raise the validation share.")
+            return
+        pairs = evaluation.get("pairs") or 0
+        implied = (f"accuracy <b>{_pct(evaluation['accuracy'])}</b> on the {pairs:,} pairs the ratings imply "
+                   f"(prefer-longer {_pct(evaluation.get('baseline_longer'))})" if pairs else
+                   "no two responses to one prompt rated differently, so no implied pairs")
+        self.headline.setText(
+            f"<b>{run} {result.get('status', '')}{took}</b> · {evaluation['responses']:,} validation ratings<br>"
+            f"<span style='font-size:22px; font-weight:600'>Pearson {_num(evaluation.get('pearson'), 2)}</span>"
+            f"&nbsp;&nbsp;Spearman {_num(evaluation.get('spearman'), 2)} · RMSE {_num(evaluation.get('rmse'))} "
+            f"on the rating's scale (ratings: mean {_num(evaluation.get('rating_mean'), 2)}, "
+            f"spread {_num(evaluation.get('rating_std'), 2)})<br>{implied} · reward–length correlation "
+            f"{_num(evaluation.get('reward_length_correlation'), 2)}" + _best_step_note(result)
+            + _overlong_note(result))
 
     def accuracy_text(self) -> str:
         return self.headline.text()

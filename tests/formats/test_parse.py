@@ -191,6 +191,19 @@ def test_ranking_row_level_scores(key, values, expected):
     assert parse({"prompt": "p", "responses": ["a", "b"], key: values}).scores == expected
 
 
+@pytest.mark.parametrize("row, scale", [
+    ({"responses": ["a", "b"], "ratings": [5, 4]}, "rating"),
+    ({"responses": ["a", "b"], "scores": [0.1, 0.3]}, "rating"),
+    ({"responses": [{"text": "a", "rating": 7}, {"text": "b", "rating": 2}]}, "rating"),
+    ({"responses": [{"text": "a", "rank": 1}, {"text": "b", "rank": 2}]}, "order"),
+    ({"responses": ["a", "b"], "ranks": [2, 1]}, "order"),
+    ({"responses": ["a", "b"]}, "order"),
+])
+def test_ranking_scale_says_whether_scores_are_ratings(row, scale):
+    """Ratings and scores are kept as a regression target; ranks and list order only order."""
+    assert parse({"prompt": "p", **row}).scale == scale
+
+
 def test_ranking_from_csv_json_cells():
     record = parse({"prompt": "p", "responses": '["a", "b"]', "scores": "[1, 2]"})
     assert record.scores == (1.0, 2.0)

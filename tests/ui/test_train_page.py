@@ -7,7 +7,7 @@ import re
 
 import pytest
 from tiny_models import save_tiny_model
-from builders import synthetic_project
+from builders import rated_project, synthetic_project
 
 from rmstudio.core.project import Project
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview
@@ -97,6 +97,37 @@ def test_instant_run_finishes_shows_results_and_appears_in_runs(tmp_path, tiny_d
         assert runs.table.item(0, 3).text() == "finished"
         assert runs.table.item(0, 6).text() == f"{100 * result['metrics']['val/accuracy']:.1f}%"
         runs.set_project(None)
+
+
+def test_ratings_train_by_regression_from_the_page(tmp_path, tiny_dir, make_page, qtbot):
+    """The 'Learn from' choice offers ratings only where there are some, previews rated
+    responses, and the run's results speak of correlation and RMSE, not pair accuracy."""
+    plain = make_page(synthetic_project(tmp_path, n=20), tiny_dir)
+    assert not plain.objective.model().item(1).isEnabled()
+    assert "none in this project" in plain.objective.itemText(1)
+
+    page = make_page(rated_project(tmp_path, n=80), tiny_dir)
+    page.val_share.setValue(25)
+    assert page.objective.model().item(1).isEnabled() and page.objective.itemText(1).endswith("240")
+    page.objective.setCurrentIndex(1)
+    page.refresh_preview()
+    assert "240</b> rated responses" in page.preview.text()
+    assert page.config().objective == "regression"
+    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+        page.start_button.click()
+    result = blocker.args[0]
+    assert result["status"] == "finished" and result["objective"] == "regression"
+    headline = page.results.headline.text()
+    assert f"Pearson {result['evaluation']['pearson']:.2f}" in headline and "RMSE" in headline
+    assert "pairs the ratings imply" in headline
+    results = page.results
+    assert results.ratings_plot.isVisible() and not results.reliability_plot.isVisible()
+    assert not results.mistakes_panel.isVisible()  # no pair "mistakes" to send back for ratings
+    points = results.ratings_plot.getPlotItem().listDataItems()[-1].getData()[1]
+    assert len(points) == result["evaluation"]["responses"]
+    page.grab().save(str(tmp_path / "regression.png"))
+    results.show_result({"status": "finished", "evaluation": {"pairs": 0}})  # a pairwise run again
+    assert results.reliability_plot.isVisible() and not results.ratings_plot.isVisible()
 
 
 def test_a_bad_base_model_shows_an_error_and_the_page_stays_usable(tmp_path, make_page, qtbot,

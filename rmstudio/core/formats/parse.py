@@ -214,13 +214,14 @@ class _RowParser:
             text, score = self._ranking_item(item, f"{key}[{i}]")
             responses.append(text)
             item_scores.append(score)
-        scores = self._ranking_scores(key, item_scores)
+        scores, scale = self._ranking_scores(key, item_scores)
         return RankingRecord(
             prompt=prompt,
             responses=tuple(responses),
             scores=tuple(scores),
             annotator=self._optional_str("annotator"),
             line=self.line,
+            scale=scale,
         )
 
     def _messages_prompt(self) -> PromptRecord:
@@ -253,7 +254,9 @@ class _RowParser:
                 return text, (name, -value if name == "rank" else value)
         return text, None
 
-    def _ranking_scores(self, key: str, item_scores: list) -> list[float]:
+    def _ranking_scores(self, key: str, item_scores: list) -> tuple[list[float], str]:
+        """The scores (higher is better) and their scale: 'rating' for scores or ratings as
+        given, 'order' for ranks or a bare list order."""
         row_keys = [k for k in ("scores", "ratings", "ranks", "ranking") if k in self.row]
         given = [s for s in item_scores if s is not None]
         if len(row_keys) > 1 or (row_keys and given):
@@ -267,14 +270,16 @@ class _RowParser:
                     f"{name} has {len(values)} values but {key} has {len(item_scores)}", field=name
                 )
             numbers = [self._number(v, f"{name}[{i}]") for i, v in enumerate(values)]
-            return [-n for n in numbers] if name in ("ranks", "ranking") else numbers
+            if name in ("ranks", "ranking"):
+                return [-n for n in numbers], "order"
+            return numbers, "rating"
         if given:
             if len(given) != len(item_scores) or len({kind for kind, _ in given}) > 1:
                 raise self.fail(
                     "every response needs the same kind of score, rating or rank", field=key
                 )
-            return [value for _, value in given]
-        return [-(i + 1.0) for i in range(len(item_scores))]  # list order is the ranking
+            return [value for _, value in given], "order" if given[0][0] == "rank" else "rating"
+        return [-(i + 1.0) for i in range(len(item_scores))], "order"  # list order is the ranking
 
     def _list(self, key: str) -> list:
         value = self.row[key]

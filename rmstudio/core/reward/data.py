@@ -64,13 +64,46 @@ def snapshot_pairs(project: Project, annotators: list[str] | None = None,
     return pairs
 
 
-def split_by_prompt(pairs: list[TrainingPair], val_fraction: float = 0.1,
-                    seed: int = 0) -> tuple[list[TrainingPair], list[TrainingPair]]:
-    """Train/validation split where no prompt is in both (a hash of prompt text and seed)."""
+@dataclass(frozen=True)
+class RatedResponse:
+    """One response with an annotator's absolute rating, for the regression objective."""
+    prompt_id: int
+    prompt: Text
+    response_id: int
+    response: Text
+    rating: float
+    annotator: str = ""
+
+
+def snapshot_ratings(project: Project, annotators: list[str] | None = None) -> list[RatedResponse]:
+    """Every rating from rankings whose scores are ratings (scale 'rating'; ranks and orders
+    only order, so they train as pairs)."""
+    where, params = "", ()
+    if annotators:
+        where = f"AND an.name IN ({', '.join('?' * len(annotators))})"
+        params = tuple(annotators)
+    rows = project.conn.execute(
+        f"""SELECT k.prompt_id, p.text AS pt, p.messages AS pm, r.id AS rid, r.text AS rt,
+                   r.messages AS rm, e.score, an.name AS annotator
+            FROM rankings k JOIN ranking_entries e ON e.ranking_id = k.id
+            JOIN annotators an ON an.id = k.annotator_id
+            JOIN prompts p ON p.id = k.prompt_id
+            JOIN responses r ON r.id = e.response_id
+            WHERE k.scale = 'rating' {where}
+            ORDER BY k.prompt_id, an.name, r.id""", params).fetchall()
+    return [RatedResponse(prompt_id=r["prompt_id"], prompt=row_to_text(r["pt"], r["pm"]), response_id=r["rid"],
+                          response=row_to_text(r["rt"], r["rm"]), rating=float(r["score"]),
+                          annotator=r["annotator"]) for r in rows]
+
+
+def split_by_prompt(pairs: list, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    """Train/validation split where no prompt is in both (a hash of prompt text and seed).
+    Works on anything with a ``prompt`` (pairs, rated responses): the same prompt and seed
+    always land on the same side."""
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
-    def in_val(pair: TrainingPair) -> bool:
+    def in_val(pair) -> bool:
         digest = hashlib.blake2b(f"{seed}|{pair.prompt.text}".encode("utf-8", "surrogatepass"),
                                  digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64 < val_fraction

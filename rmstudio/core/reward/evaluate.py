@@ -85,3 +85,57 @@ def evaluate_pairs(pairs: list[TrainingPair], r_chosen: np.ndarray, r_rejected: 
         "rewards_chosen": [float(x) for x in rc],
         "rewards_rejected": [float(x) for x in rr],
     }
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties sharing their average rank (as Spearman's correlation needs)."""
+    ranks = np.empty(len(x))
+    ranks[np.argsort(x, kind="stable")] = np.arange(len(x), dtype=float)
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def evaluate_ratings(items, predicted, rating_mean: float = 0.0, rating_std: float = 1.0) -> dict:
+    """Held-out rated responses (RatedResponse-like) against predicted standardised ratings.
+
+    mse/rmse on the rating's own scale (prediction * rating_std + rating_mean), Pearson and
+    Spearman correlation, and the pairs the ratings imply (two responses to one prompt, rated
+    differently by one annotator): accuracy there, next to "prefer the longer response".
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    ratings = np.array([it.rating for it in items], dtype=np.float64)
+    if len(items) == 0:
+        return {"responses": 0}
+    on_scale = predicted * rating_std + rating_mean
+    out = {"responses": len(items), "mse": float(((on_scale - ratings) ** 2).mean()),
+           "rating_mean": rating_mean, "rating_std": rating_std}
+    out["rmse"] = math.sqrt(out["mse"])
+    spread = len(items) > 1 and predicted.std() > 0 and ratings.std() > 0
+    out["pearson"] = float(np.corrcoef(predicted, ratings)[0, 1]) if spread else None
+    out["spearman"] = float(np.corrcoef(_ranks(predicted), _ranks(ratings))[0, 1]) if spread else None
+    lengths = np.array([len(it.response.text) for it in items], dtype=float)
+    out["reward_length_correlation"] = (float(np.corrcoef(predicted, lengths)[0, 1])
+                                        if spread and lengths.std() > 0 else None)
+    by_group: dict = {}
+    for i, it in enumerate(items):
+        by_group.setdefault((it.prompt_id, it.annotator), []).append(i)
+    correct, longer = [], []
+    for members in by_group.values():
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                i, j = members[a], members[b]
+                if ratings[i] == ratings[j]:
+                    continue
+                better, worse = (i, j) if ratings[i] > ratings[j] else (j, i)
+                correct.append(predicted[better] > predicted[worse])
+                longer.append(0.5 if lengths[better] == lengths[worse] else float(lengths[better] > lengths[worse]))
+    out["predicted"] = [float(x) for x in on_scale]  # for a predicted-vs-given plot
+    out["ratings"] = [float(x) for x in ratings]
+    out["pairs"] = len(correct)
+    if correct:
+        out["accuracy"] = float(np.mean(correct))
+        out["baseline_random"] = 0.5
+        out["baseline_longer"] = float(np.mean(longer))
+    return out

@@ -95,9 +95,10 @@ def encode_pair_text(tokenizer, prompts: list[str], responses: list[str], max_le
 
 
 def _encode_pairs(tokenizer, pairs, max_length: int, overlong: str, distill_weight: float = 0.0):
-    """(chosen_ids, rejected_ids, target, margin, loss_target) per kept pair, and the
+    """(chosen_ids, rejected_ids, target, margin, loss_target, prompt) per kept pair, and the
     truncated/skipped counts. target is the label (metrics count accuracy on it); loss_target
-    mixes in the pair's teacher probability, if it has one, with weight ``distill_weight``."""
+    mixes in the pair's teacher probability, if it has one, with weight ``distill_weight``;
+    prompt groups the probe's folds."""
     prompts = [p.prompt.text for p in pairs]
     chosen = encode_pair_text(tokenizer, prompts, [p.chosen.text for p in pairs], max_length, overlong)
     rejected = encode_pair_text(tokenizer, prompts, [p.rejected.text for p in pairs], max_length, overlong)
@@ -110,17 +111,47 @@ def _encode_pairs(tokenizer, pairs, max_length: int, overlong: str, distill_weig
         target = float(getattr(pair, "target", 1.0))
         teacher = getattr(pair, "teacher", None)
         loss_target = target if teacher is None else (1 - distill_weight) * target + distill_weight * teacher
-        rows.append((c[0], r[0], target, float(getattr(pair, "margin", 0.0)), loss_target))
+        rows.append((c[0], r[0], target, float(getattr(pair, "margin", 0.0)), loss_target, pair.prompt.text))
     return rows, truncated, skipped
+
+
+def _encode_rated(tokenizer, items, max_length: int, overlong: str, scale: tuple[float, float]):
+    """Rows for the regression objective, one per rated response: (ids, ids, z, 0, z, prompt), z the
+    standardised rating. A row whose chosen and rejected are the same sequence packs to that one
+    sequence, so the pair machinery scores it once."""
+    mean, std = scale
+    encoded = encode_pair_text(tokenizer, [it.prompt.text for it in items], [it.response.text for it in items],
+                               max_length, overlong)
+    rows, truncated, skipped = [], 0, 0
+    for item, enc in zip(items, encoded):
+        if enc is None:
+            skipped += 1
+            continue
+        truncated += int(enc[1])
+        z = (item.rating - mean) / std
+        rows.append((enc[0], enc[0], z, 0.0, z, item.prompt.text))
+    return rows, truncated, skipped
+
+
+def _shifted(rows, offset: float):
+    """Regression rows with targets moved by ``offset`` (the probe's constant, see _fit_probe_head)."""
+    return [(a, b, t + offset, m, lt + offset, g) for a, b, t, m, lt, g in rows] if offset else rows
+
+
+def _loss_and_metrics(rc, rr, target, margin, loss_target, center: float, regression: bool):
+    """The objective's loss and the metrics logged for it (TRL's names for pairs)."""
+    from .instant import regression_metrics
+
+    if regression:
+        loss = torch.nn.functional.mse_loss(rc.float(), loss_target.float())
+        return loss, {**regression_metrics(rc, target), "loss": loss.item()}
+    loss = bradley_terry_loss(rc, rr, loss_target, margin, center)
+    return loss, {"loss": loss.item(), **pair_metrics(rc, rr, target)}
 
 
 def _shared_length(chosen: list[int], rejected: list[int]) -> int:
     """How many leading token ids chosen and rejected share (their prompt, as the tokens tell)."""
     return next((i for i, (a, b) in enumerate(zip(chosen, rejected)) if a != b), min(len(chosen), len(rejected)))
-
-
-def _prompt_key(row) -> tuple[int, ...]:
-    return tuple(row[0][:_shared_length(row[0], row[1])])
 
 
 def _padded_width(longest: int) -> int:
@@ -350,7 +381,7 @@ def score_texts(model, tokenizer, prompts: list[str], responses: list[str], max_
 
 @torch.no_grad()
 def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: float,
-              pack: bool = True) -> dict[str, float]:
+              pack: bool = True, regression: bool = False) -> dict[str, float]:
     if not rows:
         return {}
     model.eval()
@@ -367,8 +398,8 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     model.train()
     rc, rr = torch.cat(rc), torch.cat(rr)
     target = torch.tensor(tg, device=rc.device)
-    loss = bradley_terry_loss(rc, rr, target, torch.tensor(mg, device=rc.device), center)
-    return {"loss": loss.item(), **pair_metrics(rc, rr, target)}
+    _, metrics = _loss_and_metrics(rc, rr, target, torch.tensor(mg, device=rc.device), target, center, regression)
+    return metrics
 
 
 @torch.no_grad()
@@ -397,14 +428,15 @@ def _probe_states(model, rows, pad_id: int, bf16: bool, pack: bool, batch_size: 
 
 def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
                     config: FinetuneConfig, sink: ProgressSink) -> dict:
-    """Set the score head to a logistic regression fitted on frozen last-token states.
+    """Set the score head to a logistic regression (ridge regression for ratings) fitted on
+    frozen last-token states.
 
     The L2 strength is chosen by 4-fold cross-validation on the training sample (grouped by
     prompt); the probe is then scored on (up to probe_pairs/2) validation pairs. The probe's feature standardisation is folded into the head's weight; its constant
     offset is dropped, which changes no pairwise comparison. Returns the probe's metrics, or None
     when cancelled (the head is then left as it was).
     """
-    from .instant import l2_by_folds, train_instant
+    from .instant import l2_by_folds, train_instant, train_instant_regression
     from .instant_config import InstantConfig
 
     sample = random.Random(config.seed).sample(rows, min(len(rows), config.probe_pairs))
@@ -417,22 +449,30 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, sink, progress)
     if states is None:
         return None
-    train = (*states, np.array([r[4] for r in sample], np.float32), np.array([r[3] for r in sample], np.float32))
+    regression = config.objective == "regression"
+
+    def arrays(rows_, states_, target_at):
+        target = np.array([r[target_at] for r in rows_], np.float32)
+        if regression:  # one response per row: its state and its standardised rating
+            return states_[0], target
+        return (*states_, target, np.array([r[3] for r in rows_], np.float32))
+
+    train = arrays(sample, states, 4)
     val = None
     if val_sample:
         v_states = _probe_states(model, val_sample, pad_id, bf16, pack, config.batch_size * 2, sink,
                                  lambda done: progress(len(sample) + done))
         if v_states is None:
             return None
-        val = (*v_states, np.array([r[2] for r in val_sample], np.float32),
-               np.array([r[3] for r in val_sample], np.float32))
+        val = arrays(val_sample, v_states, 2)
     sink.log(0, {"stage": "fit"})
     # The L2 strength comes from folds of the training sample, not from validation: picked there,
     # the probe's step-0 validation loss would be the best of six tries, and keep_best would then
     # favour the untrained head over every fine-tuned step measured honestly.
     probe_config = InstantConfig(head="linear", seed=config.seed)
-    l2, _ = l2_by_folds(train, [_prompt_key(r) for r in sample], probe_config)
-    fitted = train_instant(train, val, dataclasses.replace(probe_config, l2_grid=(l2,)))
+    fit = train_instant_regression if regression else train_instant
+    l2, _ = l2_by_folds(train, [r[5] for r in sample], probe_config, fit=fit)
+    fitted = fit(train, val, dataclasses.replace(probe_config, l2_grid=(l2,), ridge_grid=(l2,)))
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = getattr(inner, _head_name(inner))
     weight = fitted.head.net.weight.detach() / fitted.head.feature_std
@@ -443,7 +483,10 @@ def _fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
         head.weight.copy_(weight.to(head.weight))
         if head.bias is not None:
             head.bias.zero_()
-    return {"l2": fitted.l2, "pairs": len(sample), "val_pairs": len(val_sample),
+    # The head reads w·h/std; the probe predicted w·(h - mean)/std. For pairs the constant cancels;
+    # a regression's targets move by it instead, so the model starts exactly at the probe.
+    offset = float(weight.double() @ fitted.head.feature_mean.double()) if regression else 0.0
+    return {"l2": fitted.l2, "pairs": len(sample), "val_pairs": len(val_sample), "target_offset": offset,
             "covers_val": len(val_sample) == len(val_rows),
             **{f"train/{k}": v for k, v in fitted.train_metrics.items()},
             **{f"val/{k}": v for k, v in fitted.val_metrics.items()}}
@@ -559,11 +602,13 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
 
 # ---------------------------------------------------------------- export
 
-def save_reward_stats(model_dir, mean: float, std: float) -> None:
-    """Store the training rewards' mean/std in config.json under 'rmstudio' (normalise: (r - mean) / std)."""
+def save_reward_stats(model_dir, mean: float, std: float, **extra: float) -> None:
+    """Store the training rewards' mean/std in config.json under 'rmstudio' (normalise: (r - mean) / std),
+    with ``extra`` statistics (a regression's rating_mean/rating_std)."""
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
-    config.setdefault(_STATS_KEY, {}).update({"reward_mean": float(mean), "reward_std": float(std)})
+    config.setdefault(_STATS_KEY, {}).update({"reward_mean": float(mean), "reward_std": float(std),
+                                             **{k: float(v) for k, v in extra.items()}})
     temp = path.with_suffix(".json.tmp")
     temp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(temp, path)
@@ -581,7 +626,7 @@ tags: [reward-model, rmstudio]
 # Reward model trained with rmstudio
 
 Base model: `{base}`; method: {config.method}; steps: {result['steps']}{_best_note(result)}; pairs truncated:
-{result['truncated']}, skipped: {result['skipped']}.{_distill_note(result, config)}
+{result['truncated']}, skipped: {result['skipped']}.{_distill_note(result, config)}{_regression_note(result)}
 
 ## How to score
 
@@ -617,6 +662,14 @@ the end of the prompt and the start of the response. `config.json` → `rmstudio
 {json.dumps(asdict(config), indent=2)}
 ```
 """
+
+
+def _regression_note(result: dict) -> str:
+    if result.get("objective") != "regression":
+        return ""
+    return (f" Trained by regression (MSE) on ratings: the reward predicts the rating, "
+            f"rating ≈ reward × {result['rating_std']:.4f} + {result['rating_mean']:.4f} "
+            "(also in `config.json` → `rmstudio.rating_mean` / `rating_std`).")
 
 
 def _distill_note(result: dict, config: FinetuneConfig) -> str:
@@ -655,7 +708,8 @@ def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: b
     with _written_atomically(target, prefix=".tmp-model-") as temp:
         merged.save_pretrained(temp, safe_serialization=True)
         tokenizer.save_pretrained(temp)
-        save_reward_stats(temp, rewards.mean().item(), rewards.std().item() if rewards.numel() > 1 else 1.0)
+        save_reward_stats(temp, rewards.mean().item(), rewards.std().item() if rewards.numel() > 1 else 1.0,
+                          **({k: result[k] for k in ("rating_mean", "rating_std")} if "rating_mean" in result else {}))
         (temp / "README.md").write_text(_model_card(base, config, {**result, "model_dir": str(target)}),
                                         encoding="utf-8")
     return target
@@ -664,7 +718,8 @@ def _export(model, tokenizer, base, config, result, rows, out_dir: Path, pack: b
 # ---------------------------------------------------------------- training
 
 def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, out_dir,
-                   sink: ProgressSink | None = None, resume: bool = False, monitor_pairs=()) -> dict:
+                   sink: ProgressSink | None = None, resume: bool = False, monitor_pairs=(),
+                   rating_scale: tuple[float, float] = (0.0, 1.0)) -> dict:
     """Train a reward model on ``train_pairs`` (TrainingPair-like), validate on ``val_pairs``.
 
     Logs ``train/{loss,accuracy,margin,mean_reward,num_tokens}``, ``epoch``, ``total_steps`` every
@@ -673,6 +728,9 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     ``resume=True`` continues from the latest complete checkpoint in ``out_dir/checkpoints``.
     ``monitor_pairs`` (a held-out test set) are scored at every validation and logged as
     ``test/{loss,accuracy,margin}``: a curve to watch, never used to choose anything.
+    With ``config.objective == 'regression'`` the pairs are rated responses, the target is
+    (rating - mean) / std for ``rating_scale = (mean, std)``, and the logs are mse/pearson;
+    ``result['rating_mean']``/``['rating_std']`` map a reward back to the rating's scale.
     """
     sink = sink or NullSink()
     out_dir = Path(out_dir)
@@ -681,9 +739,15 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     model, tokenizer = load_reward_model(base, config.seed)
     train_pairs = list(train_pairs)
     distilled = bool(config.distill_weight) and any(getattr(p, "teacher", None) is not None for p in train_pairs)
-    rows, truncated, skipped = _encode_pairs(tokenizer, train_pairs, config.max_length, config.overlong,
-                                             config.distill_weight)
-    val_rows, _, _ = _encode_pairs(tokenizer, list(val_pairs), config.max_length, "truncate")
+    regression = config.objective == "regression"
+    if regression:
+        rows, truncated, skipped = _encode_rated(tokenizer, train_pairs, config.max_length, config.overlong,
+                                                 rating_scale)
+        val_rows, _, _ = _encode_rated(tokenizer, list(val_pairs), config.max_length, "truncate", rating_scale)
+    else:
+        rows, truncated, skipped = _encode_pairs(tokenizer, train_pairs, config.max_length, config.overlong,
+                                                 config.distill_weight)
+        val_rows, _, _ = _encode_pairs(tokenizer, list(val_pairs), config.max_length, "truncate")
     monitor_rows, _, _ = _encode_pairs(tokenizer, list(monitor_pairs), config.max_length, "truncate")
     if not rows:
         raise FinetuneError(f"no training pairs left ({len(train_pairs)} given, {skipped} longer than "
@@ -694,7 +758,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     center = config.center_rewards_coefficient or 0.0
     pack = config.share_prompt and _can_pack(model) and _packing_agrees(model, rows[:2], pad_id)
     resuming = resume and bool(list_checkpoints(out_dir))
-    probe, probe_seconds = None, 0.0
+    probe, probe_seconds, target_offset = None, 0.0, 0.0
     if config.head_init == "probe" and not resuming:  # a resumed run has its head in the checkpoint
         started = time.perf_counter()
         probe = _fit_probe_head(model, rows, val_rows, pad_id, bf16, pack, config, sink)
@@ -703,6 +767,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
             return {"status": "cancelled", "steps": 0, "total_steps": 0, "train": {}, "val": {},
                     "truncated": truncated, "skipped": skipped, "model_dir": None, "checkpoint": None,
                     "tokens_per_s": 0.0, "train_seconds": probe_seconds, "probe": None}
+        target_offset = probe["target_offset"]
     if config.method == "lora":
         model = _wrap_lora(model, config)  # after the probe: the head's trainable copy starts from it
 
@@ -728,14 +793,17 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                 if saved.get(key) != getattr(config, key):
                     raise FinetuneError(f"cannot resume from {found[-1]}: it was trained with {key}="
                                         f"{saved.get(key)!r}, this run has {getattr(config, key)!r}")
+            target_offset = meta.get("target_offset", 0.0)
             step, num_tokens = meta["step"], meta["num_tokens"]
             train_seconds, train_metrics = meta.get("train_seconds", 0.0), meta.get("train", {})
             probe_seconds = meta.get("probe_seconds", 0.0)
             val_metrics = meta.get("val", {})
 
+    rows, val_rows = _shifted(rows, target_offset), _shifted(val_rows, target_offset)
+
     def meta() -> dict:
         return {"step": step, "num_tokens": num_tokens, "train_seconds": train_seconds,
-                "probe_seconds": probe_seconds, "base": base,
+                "probe_seconds": probe_seconds, "base": base, "target_offset": target_offset,
                 "config": {**asdict(config), "learning_rate": config.lr, "bf16": bf16, "device": device,
                            "share_prompt": pack},
                 "train": train_metrics, "val": val_metrics, "total_steps": total_steps,
@@ -761,7 +829,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     def validate() -> None:
         nonlocal val_metrics
         if val_rows:
-            val_metrics = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack)
+            val_metrics = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack, regression)
             sink.log(step, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
             note_best()
         watch_monitor()
@@ -785,7 +853,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
             for start in range(first, len(batches), config.grad_accum):
                 group = batches[start:start + config.grad_accum]
                 started = time.perf_counter()
-                sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0}
+                sums: dict[str, float] = {}
                 for micro in group:
                     if sink.should_stop():
                         status = "cancelled"
@@ -795,14 +863,12 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                     target = torch.tensor([b[2] for b in batch], device=rc.device)
                     margin = torch.tensor([b[3] for b in batch], device=rc.device)
                     loss_target = torch.tensor([b[4] for b in batch], device=rc.device)
-                    loss = bradley_terry_loss(rc, rr, loss_target, margin, center)
+                    loss, metrics = _loss_and_metrics(rc, rr, target, margin, loss_target, center, regression)
                     (loss / len(group)).backward()
-                    metrics = {"loss": loss.item(), **pair_metrics(rc, rr, target)}
-                    for k in sums:
-                        value = metrics[k]
-                        sums[k] += (0.0 if math.isnan(value) else value) / len(group)
+                    for k, value in metrics.items():
+                        sums[k] = sums.get(k, 0.0) + (0.0 if math.isnan(value) else value) / len(group)
                     # TRL's num_tokens: tokens of chosen + rejected, however we batch them
-                    num_tokens += sum(len(b[0]) + len(b[1]) for b in batch)
+                    num_tokens += sum(len(b[0]) if regression else len(b[0]) + len(b[1]) for b in batch)
                 if status == "cancelled":
                     optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
                     break
@@ -833,8 +899,11 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                                 f"max_length={config.max_length}); lower batch_size or max_length") from exc
         raise FinetuneError(f"training failed at step {step + 1}: {exc}") from exc
 
+    mean, std = rating_scale
     result = {"status": status, "steps": step, "total_steps": total_steps, "train": train_metrics,
-              "distilled": distilled,
+              "distilled": distilled, "objective": config.objective,
+              # reward = (rating - mean) / std + offset, so rating = (reward - offset) * std + mean
+              **({"rating_mean": mean - target_offset * std, "rating_std": std} if regression else {}),
               "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
               "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
               "train_seconds": train_seconds, "probe": probe}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 METHODS = ("lora", "full")
+OBJECTIVES = ("pairwise", "regression")
 OVERLONG = ("truncate", "skip")
 HEAD_INITS = ("probe", "random")
 DEFAULT_LR = {"lora": 1e-4, "full": 3e-5}
@@ -17,6 +18,9 @@ the probe; at 3e-5 it reached 67.9% test accuracy (TRL's RewardConfig default is
 class FinetuneConfig:
     method: str = "lora"
     """'lora' (train low-rank adapters + the score head) or 'full' (train every weight)."""
+    objective: str = "pairwise"
+    """'pairwise' (Bradley-Terry on pairs) or 'regression' (MSE on standardised ratings; rows are
+    single responses, and there is no teacher to distil from)."""
     learning_rate: float | None = None
     """Peak AdamW learning rate, decayed linearly to 0; None = 1e-4 for LoRA, 3e-5 for full."""
     epochs: int = 1
@@ -82,6 +86,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
         if self.overlong not in OVERLONG:

@@ -105,29 +105,79 @@ def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None 
     return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))
 
 
-def l2_by_folds(train: tuple, groups, config: InstantConfig | None = None, folds: int = 4) -> tuple[float, dict]:
-    """The L2 strength of ``config.l2_grid`` with the lowest held-out loss over ``folds`` folds of
-    the training pairs themselves, and each strength's pooled held-out loss.
+def train_instant_regression(train: tuple, val: tuple | None, config: InstantConfig | None = None) -> InstantResult:
+    """The regression objective: ``train``/``val`` = (features, target) numpy arrays, the target
+    a standardised rating. Ridge regression in closed form on standardised features,
+    w = (XᵀX/n + l2·I)⁻¹ Xᵀy/n, its strength picked from ``config.ridge_grid`` by validation MSE."""
+    config = config or InstantConfig()
+    x, y = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in train)
+    if len(x) < 2:
+        raise ValueError("the regression objective needs at least 2 rated responses to train on")
+    mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
+    xn = (x - mean) / std
+    gram, moment = xn.T @ xn / len(x), xn.T @ y / len(x)
+    has_val = val is not None and len(val[0]) > 0
+    if has_val:
+        v_x, v_y = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in val)
+        v_xn = (v_x - mean) / std
+    grid = config.ridge_grid if has_val else config.ridge_grid[len(config.ridge_grid) // 2:][:1]
+    tried, best = [], None
+    for l2 in grid:
+        w = torch.linalg.solve(gram + l2 * torch.eye(len(gram), dtype=gram.dtype), moment)
+        score = ((v_xn @ w - v_y) ** 2).mean().item() if has_val else 0.0
+        tried.append({"l2": l2, "val_loss": score})
+        if best is None or score < best[0]:
+            best = (score, l2, w)
+    _, l2, w = best
+    head = InstantHead(x.shape[1], "linear")
+    with torch.no_grad():
+        head.net.weight.copy_(w.float()[None])
+        head.feature_mean.copy_(mean.float())
+        head.feature_std.copy_(std.float())
+        rewards = head(x.float())
+        head.reward_mean.copy_(rewards.mean())
+        head.reward_std.copy_(rewards.std().clamp(min=1e-6))
+        train_metrics = regression_metrics(rewards, y.float())
+        val_metrics = regression_metrics(head(v_x.float()), v_y.float()) if has_val else {}
+    return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))
+
+
+def regression_metrics(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """loss (= mse, on the standardised scale), mse, pearson, mean_reward."""
+    predicted, target = predicted.detach().double(), target.detach().double()
+    mse = ((predicted - target) ** 2).mean().item()
+    pearson = (torch.corrcoef(torch.stack([predicted, target]))[0, 1].item()
+               if len(target) > 1 and predicted.std() > 0 and target.std() > 0 else float("nan"))
+    return {"loss": mse, "mse": mse, "pearson": pearson, "mean_reward": predicted.mean().item()}
+
+
+def l2_by_folds(train: tuple, groups, config: InstantConfig | None = None, folds: int = 4,
+                fit=None) -> tuple[float, dict]:
+    """The L2 strength with the lowest held-out loss over ``folds`` folds of the training pairs
+    themselves, and each strength's pooled held-out loss. ``fit`` is train_instant (the grid
+    ``config.l2_grid``) or train_instant_regression (``config.ridge_grid``).
 
     ``groups`` (one label per pair, such as its prompt) keeps a group in one fold. Choosing the
     strength this way leaves the validation split untouched, so a head fitted with it is scored
     on validation without the optimism of having been picked there.
     """
     config = config or InstantConfig()
+    fit = fit or train_instant
+    grid = config.ridge_grid if fit is train_instant_regression else config.l2_grid
     index: dict = {}
     group_of = np.array([index.setdefault(g, len(index)) for g in groups])
     fold_of = np.random.default_rng(config.seed).permutation(len(index))[group_of] % folds
-    totals = dict.fromkeys(config.l2_grid, 0.0)
+    totals = dict.fromkeys(grid, 0.0)
     evaluated = False
     arrays = [np.asarray(a) for a in train]
     for k in range(folds):
         held = fold_of == k
         if held.all() or not held.any():
             continue
-        result = train_instant(tuple(a[~held] for a in arrays), tuple(a[held] for a in arrays), config)
+        result = fit(tuple(a[~held] for a in arrays), tuple(a[held] for a in arrays), config)
         evaluated = True
         for tried in result.tried:
             totals[tried["l2"]] += tried["val_loss"] * held.sum() / len(held)
     if not evaluated:  # one group only: nothing to hold out, so the grid's middle, as train_instant does
-        return config.l2_grid[len(config.l2_grid) // 2], {}
+        return grid[len(grid) // 2], {}
     return min(totals, key=totals.get), totals

@@ -95,10 +95,13 @@ class InstantRewardModel:
 
 
 def response_features(project, model: InstantRewardModel, pairs, sink) -> dict[int, np.ndarray]:
-    """Features for every response in ``pairs``: from the project's cache, computing (and storing,
+    """Features for every response in ``pairs`` (or rated responses): from the project's cache, computing (and storing,
     batch by batch) only the missing ones. A cancelled extraction keeps what it finished."""
     texts: dict[int, tuple[int, Text, Text]] = {}
     for p in pairs:
+        if hasattr(p, "response_id"):  # a rated response (the regression objective)
+            texts.setdefault(p.response_id, (p.prompt_id, p.prompt, p.response))
+            continue
         texts.setdefault(p.chosen_id, (p.prompt_id, p.prompt, p.chosen))
         texts.setdefault(p.rejected_id, (p.prompt_id, p.prompt, p.rejected))
     vectors = cached_vectors(project, model.feature_key, list(texts))
@@ -134,7 +137,16 @@ def _model_card(config: dict, evaluation: dict) -> str:
                         if isinstance(v, (int, float)))
     accuracy = evaluation.get("accuracy")
     extra = ""
-    if accuracy is not None:
+    if config["metrics"].get("objective") == "regression":
+        m = config["metrics"]
+        extra = (f"\nTrained by regression on ratings: the reward predicts the standardised rating, "
+                 f"so rating ≈ reward × {m['rating_std']:.4f} + {m['rating_mean']:.4f}.\n")
+        if evaluation.get("responses"):
+            extra += (f"Validation: RMSE {evaluation['rmse']:.3f} on {evaluation['responses']} rated responses, "
+                      f"Pearson {evaluation['pearson'] or float('nan'):.3f}"
+                      + (f", accuracy {accuracy:.3f} on the {evaluation['pairs']} pairs the ratings imply"
+                         if accuracy is not None else "") + ".\n")
+    elif accuracy is not None:
         extra = (f"\nValidation: accuracy {accuracy:.3f} on {evaluation['pairs']} pairs "
                  f"(prefer-longer baseline {evaluation['baseline_longer']:.3f}), ECE {evaluation['ece']:.3f}.\n")
     return f"""# rmstudio instant reward model

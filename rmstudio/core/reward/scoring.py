@@ -37,6 +37,23 @@ class RewardScorer:
         return score_texts(model, tokenizer, [prompt.text] * len(responses), [r.text for r in responses],
                            max_length)
 
+    def score_texts(self, prompts: Sequence[Text], responses: Sequence[Text], batch: int = 64) -> np.ndarray:
+        """Rewards of many (prompt, response) rows, in batches (each row its own prompt)."""
+        if self.instant is not None:
+            groups = [(p, [r]) for p, r in zip(prompts, responses)]
+            features = self.instant.extractor.extract(groups).astype("<f2").astype(np.float32)
+            import torch
+
+            with torch.no_grad():
+                return self.instant.head(torch.as_tensor(features)).numpy()
+        from .finetune import score_texts
+
+        model, tokenizer, max_length = self.hf
+        out = [score_texts(model, tokenizer, [p.text for p in prompts[k:k + batch]],
+                           [r.text for r in responses[k:k + batch]], max_length)
+               for k in range(0, len(prompts), batch)]
+        return np.concatenate(out) if out else np.zeros(0)
+
     def score_pairs(self, pairs: Sequence[TrainingPair], sink: ProgressSink | None = None,
                     batch_pairs: int = 32) -> tuple[np.ndarray, np.ndarray]:
         sink = sink or NullSink()

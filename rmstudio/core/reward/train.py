@@ -21,18 +21,24 @@ import numpy as np
 from ..progress import NullSink, ProgressSink
 from ..project import Project
 from ..runs import add_artifact, finish_run, log_metrics, start_run
-from .data import TrainingPair, pairs_from_file, snapshot_pairs, split_by_prompt
-from .evaluate import evaluate_pairs
+from .data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
+from .evaluate import evaluate_pairs, evaluate_ratings
 from .features import FeatureSpec
 from .instant_config import InstantConfig
 
 METHODS = ("instant", "lora", "full")
+OBJECTIVES = ("pairwise", "regression")
 
 
 @dataclass
 class RewardTrainConfig:
     method: str = "instant"
     """'instant' (a head on frozen cached features, seconds), 'lora' or 'full' (fine-tunes)."""
+
+    objective: str = "pairwise"
+    """'pairwise': Bradley-Terry on the preference labels. 'regression': mean squared error on
+    ratings (rankings imported with ratings or scores), the target being the rating
+    standardised over the training split; the reward then predicts the rating."""
 
     base: str = "embedded"
     """The backbone: 'embedded' (SmolLM2-135M-Instruct), a model folder, a .gguf file or a hub id."""
@@ -65,6 +71,8 @@ class RewardTrainConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be at least 0 and below 1, got {self.val_fraction}")
         if self.much_better_margin < 0:
@@ -79,12 +87,34 @@ def runs_dir(project_path: str | Path) -> Path:
 
 
 def split_preview(project: Project, config: RewardTrainConfig) -> dict:
-    """What training would use, shown before it starts."""
+    """What training would use, shown before it starts (``ratings``: rated responses, which the
+    regression objective trains on; ``train``/``val`` count what ``config.objective`` uses)."""
     pairs = snapshot_pairs(project, config.annotators, config.much_better_margin)
-    train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
-    return {"pairs": len(pairs), "train": len(train), "val": len(val),
+    ratings = snapshot_ratings(project, config.annotators)
+    items = ratings if config.objective == "regression" else pairs
+    train, val = split_by_prompt(items, config.val_fraction, config.seed)
+    return {"pairs": len(pairs), "ratings": len(ratings), "train": len(train), "val": len(val),
             "ties": sum(p.target == 0.5 for p in pairs),
             "prompts_train": len({p.prompt_id for p in train}), "prompts_val": len({p.prompt_id for p in val})}
+
+
+def _training_items(project: Project, config: RewardTrainConfig) -> list:
+    """The labeled pairs, or for the regression objective the rated responses; a clear error
+    when there are none."""
+    from ..errors import RmstudioError
+
+    if config.objective == "regression":
+        items = snapshot_ratings(project, config.annotators)
+        if len(items) < 2:
+            raise RmstudioError("there are no ratings to regress on: the regression objective trains on "
+                                "rankings imported with ratings or scores (a 'ratings' or 'scores' list, "
+                                "or a 'rating'/'score' per response); train pairwise on preference labels")
+        return items
+    items = snapshot_pairs(project, config.annotators, config.much_better_margin)
+    if not items:
+        raise RmstudioError("there are no labeled pairs to train on: label some pairs first "
+                            "(a, b or tie; both-bad and skips do not train)")
+    return items
 
 
 class _RunSink:
@@ -110,13 +140,11 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
     config = config or RewardTrainConfig()
     sink = sink or NullSink()
     with Project.open(project_path) as project:
-        pairs = snapshot_pairs(project, config.annotators, config.much_better_margin)
-        if not pairs:
-            from ..errors import RmstudioError
-
-            raise RmstudioError("there are no labeled pairs to train on: label some pairs first "
-                                "(a, b or tie; both-bad and skips do not train)")
-        train, val = split_by_prompt(pairs, config.val_fraction, config.seed)
+        train, val = split_by_prompt(_training_items(project, config), config.val_fraction, config.seed)
+        regression = config.objective == "regression"
+        if regression:  # the target is the rating standardised over the training split
+            values = np.array([it.rating for it in train] or [0.0])
+            scale = (float(values.mean()), float(values.std()) or 1.0)
         # Read before any work: a bad file fails now, not after the teacher's feature pass.
         monitor = pairs_from_file(config.monitor_file) if config.monitor_file and config.method != "instant" else []
         resume_from = config.finetune.get("resume") if config.method != "instant" else None
@@ -136,12 +164,13 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
         started = time.perf_counter()
         try:
             if config.method == "instant":
-                result = _train_instant(project, config, train, val, out_dir, run_sink)
+                result = (_train_instant_regression(project, config, train, val, scale, out_dir, run_sink)
+                          if regression else _train_instant(project, config, train, val, out_dir, run_sink))
             else:
                 taught = (_with_instant_teacher(project, config, train, val, run_sink)
-                          if finetune_config(config).distill_weight else train)
+                          if finetune_config(config).distill_weight and not regression else train)
                 result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from),
-                                          monitor=monitor)
+                                          monitor=monitor, scale=scale if regression else (0.0, 1.0))
                           if taught is not None else
                           {"status": "cancelled", "method": config.method, "steps": 0, "total_steps": 0,
                            "checkpoint": None, "model_dir": "", "metrics": {}, "evaluation": {}})
@@ -225,6 +254,42 @@ def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
             "train_pairs": len(train), "val_pairs": len(val)}
 
 
+def _train_instant_regression(project, config, train, val, scale, out_dir: Path, sink) -> dict:
+    """Ridge regression on frozen features: the reward predicts the standardised rating."""
+    import torch
+
+    from .instant import train_instant_regression
+    from .instant_model import InstantRewardModel, response_features
+
+    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
+    vectors = response_features(project, model, train + val, sink)
+    if sink.should_stop():
+        return {"status": "cancelled", "model_dir": "", "method": "instant"}
+    sink.log(1, {"stage": "fit"})
+    mean, std = scale
+
+    def arrays(items):
+        return (np.stack([vectors[it.response_id] for it in items]),
+                np.array([(it.rating - mean) / std for it in items], dtype=np.float32))
+
+    fitted = train_instant_regression(arrays(train), arrays(val) if val else None, config.instant)
+    model.head = fitted.head
+    metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
+    metrics.update({f"val/{k}": v for k, v in fitted.val_metrics.items()})
+    sink.log(1, metrics)
+    evaluation = {}
+    if val:
+        with torch.no_grad():
+            predicted = fitted.head(torch.as_tensor(arrays(val)[0])).numpy()
+        evaluation = evaluate_ratings(val, predicted, mean, std)
+    model_dir = out_dir / "model"
+    model.save(model_dir, metrics={**metrics, "l2": fitted.l2, "objective": "regression",
+                                   "rating_mean": mean, "rating_std": std}, evaluation=evaluation)
+    return {"status": "finished", "method": "instant", "objective": "regression", "model_dir": str(model_dir),
+            "metrics": metrics, "l2": fitted.l2, "l2_tried": fitted.tried, "evaluation": evaluation,
+            "rating_mean": mean, "rating_std": std, "train_pairs": len(train), "val_pairs": len(val)}
+
+
 def finetune_config(config: RewardTrainConfig):
     """The FinetuneConfig of a LoRA/full run (raises ValueError on a bad setting)."""
     from dataclasses import fields
@@ -232,12 +297,13 @@ def finetune_config(config: RewardTrainConfig):
     from .finetune_config import FinetuneConfig
 
     settings = {k: v for k, v in config.finetune.items() if k != "resume"}
-    known = {f.name for f in fields(FinetuneConfig)} - {"method", "seed", "device"}
+    known = {f.name for f in fields(FinetuneConfig)} - {"method", "objective", "seed", "device"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"unknown fine-tune setting {', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(sorted(known))}")
-    return FinetuneConfig(method=config.method, seed=config.seed, device=config.device, **settings)
+    return FinetuneConfig(method=config.method, objective=config.objective, seed=config.seed,
+                          device=config.device, **settings)
 
 
 def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair] | None:
@@ -263,13 +329,14 @@ def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPai
     return [dataclasses.replace(pair, teacher=float(p)) for pair, p in zip(train, probs)]
 
 
-def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False, monitor=()) -> dict:
+def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False, monitor=(),
+                    scale=(0.0, 1.0)) -> dict:
     from .finetune import train_finetune
     from .scoring import load_reward_model
 
     ft_config = finetune_config(config)
     result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume,
-                            monitor_pairs=monitor)
+                            monitor_pairs=monitor, rating_scale=scale)
     result["method"] = config.method
     result["train_pairs"], result["val_pairs"] = len(train), len(val)
     result["metrics"] = {**{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
@@ -278,6 +345,13 @@ def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = Fals
     if result["status"] == "finished" and val:
         sink.log(result["steps"], {"stage": "evaluate"})
         scorer = load_reward_model(result["model_dir"], device=config.device)
-        r_c, r_r = scorer.score_pairs(val)
-        result["evaluation"] = evaluate_pairs(val, r_c, r_r)
+        if config.objective == "regression":
+            predicted = scorer.score_texts([it.prompt for it in val], [it.response for it in val])
+            # the evaluation reads the reward as the standardised rating: undo the probe's offset
+            mean, std = result["rating_mean"], result["rating_std"]
+            result["evaluation"] = evaluate_ratings(val, (predicted * std + mean - scale[0]) / scale[1],
+                                                    scale[0], scale[1])
+        else:
+            r_c, r_r = scorer.score_pairs(val)
+            result["evaluation"] = evaluate_pairs(val, r_c, r_r)
     return result
