@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from rmstudio.core.formats import iter_records  # noqa: E402
 from rmstudio.core.reward.data import TrainingPair  # noqa: E402
 from rmstudio.core.reward.finetune import (  # noqa: E402
-    FinetuneConfig, _encode_pairs, _evaluate, encode_pair_text, load_reward_model, resolve_bf16,
+    FinetuneConfig, encode_pairs, _evaluate, encode_pair_text, load_reward_model, resolve_bf16,
     train_finetune,
 )
 
@@ -89,7 +89,7 @@ def run_rmstudio(method, train, val, args, out, head_init="probe"):
     result = train_finetune("embedded", train, val, config, out, sink)
     if head_init == "random":  # the probe run logs its step-0 accuracy itself
         model, tokenizer = load_reward_model("embedded", seed=0)
-        val_rows, _, _ = _encode_pairs(tokenizer, val, args.max_length, "truncate")
+        val_rows, _, _ = encode_pairs(tokenizer, val, args.max_length, "truncate")
         acc = _evaluate(model, val_rows, tokenizer.pad_token_id, 16, resolve_bf16(None, "cpu"), 0.0)["accuracy"]
         sink.points.insert(0, {"step": 0, "seconds": 0.0, "val_accuracy": acc})
     return {"tokens_per_s": result["tokens_per_s"], "train_seconds": result["train_seconds"],
@@ -107,7 +107,7 @@ def run_trl(method, train, val, args, out):
 
     model, tokenizer = load_reward_model("embedded", seed=0)
     bf16 = resolve_bf16(None, "cpu")
-    val_rows, _, _ = _encode_pairs(tokenizer, val, args.max_length, "truncate")
+    val_rows, _, _ = encode_pairs(tokenizer, val, args.max_length, "truncate")
     dataset = Dataset.from_list([{"prompt": p.prompt.text, "chosen": p.chosen.text,
                                   "rejected": p.rejected.text}
                                  for p in train])

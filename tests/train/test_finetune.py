@@ -178,18 +178,18 @@ def test_default_learning_rate_per_method():
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_shared_prompt_rewards_equal_separate_sequences(base_dir, attention):
-    from rmstudio.core.reward.finetune import _encode_pairs, _pair_rewards
+    from rmstudio.core.reward.finetune import encode_pairs, pair_rewards
 
     model, tok = load_reward_model(base_dir)
     model.set_attn_implementation(attention)
     model.eval()
     pairs = make_pairs(6, seed=5) + make_pairs(2, seed=6, prompt_words=30)  # two truncated ones
     pairs.append(TrainingPair(99, 99, Text("same?"), 1, Text(" same"), 2, Text(" same")))
-    rows, truncated, _ = _encode_pairs(tok, pairs, 24, "truncate")
+    rows, truncated, _ = encode_pairs(tok, pairs, 24, "truncate")
     assert truncated == 2
     with torch.no_grad():
-        packed = _pair_rewards(model, rows, tok.pad_token_id, False, pack=True)
-        padded = _pair_rewards(model, rows, tok.pad_token_id, False, pack=False)
+        packed = pair_rewards(model, rows, tok.pad_token_id, False, pack=True)
+        padded = pair_rewards(model, rows, tok.pad_token_id, False, pack=False)
     for a, b in zip(packed, padded):
         assert torch.allclose(a, b, atol=1e-5)
     plain = score_texts(model, tok, [p.prompt.text for p in pairs], [p.chosen.text for p in pairs], 24)
@@ -206,14 +206,14 @@ def test_unshared_batches_train_too(base_dir, tmp_path):
 def test_probe_head_scores_as_the_probe_fitted_it(base_dir):
     """The probe's standardisation folds into the head exactly: the model's own rewards give
     the probe's validation accuracy and margin, and a learnable preference is learned at once."""
-    from rmstudio.core.reward.finetune import _encode_pairs, _evaluate, _fit_probe_head
+    from rmstudio.core.reward.finetune import encode_pairs, _evaluate, fit_probe_head
 
     model, tok = load_reward_model(base_dir)
-    rows, _, _ = _encode_pairs(tok, make_pairs(64), 32, "truncate")
-    val_rows, _, _ = _encode_pairs(tok, make_pairs(16, seed=1), 32, "truncate")
+    rows, _, _ = encode_pairs(tok, make_pairs(64), 32, "truncate")
+    val_rows, _, _ = encode_pairs(tok, make_pairs(16, seed=1), 32, "truncate")
     before = _evaluate(model, val_rows, tok.pad_token_id, 8, False, 0.0)
     sink = RecordingSink()
-    probe = _fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
+    probe = fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
                             config(head_init="probe", probe_pairs=48), sink)
     after = _evaluate(model, val_rows, tok.pad_token_id, 8, False, 0.0)
     assert probe["pairs"] == 48 and probe["val_pairs"] == 16 and probe["covers_val"]
@@ -226,16 +226,16 @@ def test_probe_head_scores_as_the_probe_fitted_it(base_dir):
 def test_the_probe_head_does_not_depend_on_the_validation_pairs(base_dir):
     """Its L2 strength comes from folds of the training pairs, so validation only measures it:
     the same training pairs with any validation pairs give the same head."""
-    from rmstudio.core.reward.finetune import _encode_pairs, _fit_probe_head, _head_name
+    from rmstudio.core.reward.finetune import encode_pairs, fit_probe_head, head_name
 
     heads = []
     for val_seed in (1, 2):
         model, tok = load_reward_model(base_dir)
-        rows, _, _ = _encode_pairs(tok, make_pairs(64), 32, "truncate")
-        val_rows, _, _ = _encode_pairs(tok, make_pairs(16, seed=val_seed)[:8 * val_seed], 32, "truncate")
-        _fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
+        rows, _, _ = encode_pairs(tok, make_pairs(64), 32, "truncate")
+        val_rows, _, _ = encode_pairs(tok, make_pairs(16, seed=val_seed)[:8 * val_seed], 32, "truncate")
+        fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,
                         config(head_init="probe", probe_pairs=64), RecordingSink())
-        heads.append(getattr(model, _head_name(model)).weight.detach().clone())
+        heads.append(getattr(model, head_name(model)).weight.detach().clone())
     assert torch.equal(heads[0], heads[1]) and heads[0].abs().sum() > 0
 
 
@@ -361,7 +361,7 @@ def test_distillation_trains_on_the_teacher_and_measures_on_the_label(base_dir, 
 
 
 def test_encoded_rows_mix_label_and_teacher():
-    from rmstudio.core.reward.finetune import _encode_pairs
+    from rmstudio.core.reward.finetune import encode_pairs
 
     class Tok:
         eos_token_id = 0
@@ -376,6 +376,6 @@ def test_encoded_rows_mix_label_and_teacher():
     pairs = make_pairs(3)
     pairs = [dataclasses.replace(pairs[0], teacher=0.2), dataclasses.replace(pairs[1], target=0.5, teacher=1.0),
              pairs[2]]
-    rows, _, _ = _encode_pairs(Tok(), pairs, 1000, "truncate", distill_weight=0.25)
+    rows, _, _ = encode_pairs(Tok(), pairs, 1000, "truncate", distill_weight=0.25)
     assert [r[2] for r in rows] == [1.0, 0.5, 1.0]  # the labels, for accuracy
     assert [r[4] for r in rows] == pytest.approx([0.8, 0.625, 1.0])  # what the loss sees

@@ -123,15 +123,15 @@ def test_the_regression_probe_is_the_model_exactly(tmp_path, tiny_dir):
     """The ridge probe folds into the score head and its constant moves the targets, so the
     model's own validation MSE and correlation are the probe's before any step."""
     from rmstudio.core.reward.finetune import (
-        FinetuneConfig, _encode_rated, _evaluate, _fit_probe_head, _shifted, load_reward_model as load_base)
+        FinetuneConfig, encode_rated, _evaluate, fit_probe_head, shift_targets, load_reward_model as load_base)
     from rmstudio.core.reward.data import split_by_prompt
 
     with Project.open(rated_project(tmp_path, n=60)) as project:
         train, val = split_by_prompt(snapshot_ratings(project), 0.25, 0)
     model, tok = load_base(str(tiny_dir))
     scale = (2.0, 1.4)
-    rows, _, _ = _encode_rated(tok, train, 32, "truncate", scale)
-    val_rows, _, _ = _encode_rated(tok, val, 32, "truncate", scale)
+    rows, _, _ = encode_rated(tok, train, 32, "truncate", scale)
+    val_rows, _, _ = encode_rated(tok, val, 32, "truncate", scale)
     config = FinetuneConfig(method="full", objective="regression", bf16=False, device="cpu")
 
     class Quiet:
@@ -141,8 +141,8 @@ def test_the_regression_probe_is_the_model_exactly(tmp_path, tiny_dir):
         def should_stop(self):
             return False
 
-    probe = _fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True, config, Quiet())
-    own = _evaluate(model, _shifted(val_rows, probe["target_offset"]), tok.pad_token_id, 8, False, 0.0,
+    probe = fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True, config, Quiet())
+    own = _evaluate(model, shift_targets(val_rows, probe["target_offset"]), tok.pad_token_id, 8, False, 0.0,
                     regression=True)
     assert probe["target_offset"] != 0.0
     assert own["mse"] == pytest.approx(probe["val/mse"], rel=1e-3, abs=1e-4)

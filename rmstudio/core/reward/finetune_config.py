@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rmstudio.core.errors import RmstudioError
+
+class FinetuneError(RmstudioError):
+    """A fine-tuning run that cannot start, or failed on the way (out of memory, bad data)."""
+
+
 METHODS = ("lora", "full")
 OBJECTIVES = ("pairwise", "regression")
 OVERLONG = ("truncate", "skip")
