@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learn from the instant model too: each target = (1-W) * label + W * the "
                         "instant model's P(chosen better), fitted on the same split first (0-1)")
     p.add_argument("--export-last", action="store_true",
-                   help="export the last step's weights, not those of the best validation loss")
+                   help="export the last step's weights even when an earlier validation was clearly better")
     p.set_defaults(func=cmd_train_rm)
 
     p = sub.add_parser("demo", help="create a demo project if needed and print its path")

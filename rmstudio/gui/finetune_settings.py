@@ -35,11 +35,12 @@ class FinetuneSettings(QGroupBox):
         self.probe_head.setToolTip("Before fine-tuning, fit the score head on the frozen model's features "
                                    "(a few hundred pairs, one pass without gradients). Training then starts "
                                    "well above chance. Off: a random head, as TRL starts.")
-        self.keep_best = QCheckBox("Export the best validation step")
+        self.keep_best = QCheckBox("Export an earlier step if clearly better")
         self.keep_best.setChecked(True)
         self.keep_best.setToolTip("Export the weights from the validation with the lowest loss (the probe "
-                                  "before the first step counts), not the last step's. Validation runs "
-                                  "every 50 steps and at the end.")
+                                  "before the first step counts) when it beats the last step by more than "
+                                  "the validation's noise (one standard error); otherwise the last step. "
+                                  "Validation runs every 50 steps and at the end.")
         self.distill = QDoubleSpinBox()
         self.distill.setRange(0.0, 1.0)
         self.distill.setSingleStep(0.1)

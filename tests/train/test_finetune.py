@@ -333,7 +333,7 @@ def test_the_best_validation_is_exported_and_survives_a_resume(base_dir, tmp_pat
     assert result["status"] == "finished" and result["steps"] == 16 and result["best_step"] == 2
     assert result["last_val"]["loss"] > result["val"]["loss"] + 0.5
     assert _val_loss_of_export(result["model_dir"], flipped) == pytest.approx(result["val"]["loss"], abs=1e-3)
-    assert "step 2's, the best validation loss" in (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "step 2's: its validation loss beat the last step's" in (tmp_path / "run" / "model" / "README.md").read_text()
     assert not (tmp_path / "run" / "best").exists()  # the export is the best now
 
     last = train_finetune(base_dir, train, flipped, config(**settings, keep_best=False), tmp_path / "last",
@@ -341,6 +341,22 @@ def test_the_best_validation_is_exported_and_survives_a_resume(base_dir, tmp_pat
     assert last["best_step"] == last["steps"] == 16
     assert _val_loss_of_export(last["model_dir"], flipped) == pytest.approx(last["val"]["loss"], abs=1e-3)
     assert last["val"]["loss"] > result["val"]["loss"] + 0.5
+
+
+def test_an_earlier_step_within_the_validation_noise_does_not_replace_the_last(base_dir, tmp_path):
+    """Flipped validation pairs and a learning rate so small that validation worsens by less than
+    its standard error: the earliest step has the lowest loss, yet the last step is exported."""
+    train = make_pairs(64)
+    flipped = [TrainingPair(comparison_id=p.comparison_id, prompt_id=p.prompt_id, prompt=p.prompt,
+                            chosen_id=p.rejected_id, chosen=p.rejected, rejected_id=p.chosen_id,
+                            rejected=p.chosen) for p in make_pairs(16, seed=1)]
+    sink = RecordingSink()
+    result = train_finetune(base_dir, train, flipped, config(method="lora", learning_rate=2e-6, epochs=2,
+                                                            eval_every_steps=2), tmp_path, sink)
+    losses, errors = sink.series("val/loss"), sink.series("val/loss_se")
+    assert min(losses) < losses[-1] < min(losses) + errors[-1]  # worse, but within the noise
+    assert result["best_step"] == result["steps"] == 16
+    assert result["val"]["loss"] == pytest.approx(losses[-1])
 
 
 def test_distillation_trains_on_the_teacher_and_measures_on_the_label(base_dir, tmp_path):

@@ -81,8 +81,10 @@ class FinetuneConfig:
     train_reward_model computes the teacher (TrainingPair.teacher); pairs without one keep
     their label."""
     keep_best: bool = True
-    """Export the weights of the validation with the lowest loss (the probe's, at step 0, counts),
-    as transformers' ``load_best_model_at_end`` does; False exports the last step. Needs
+    """Export the weights of the validation with the lowest loss (the probe's, at step 0, counts)
+    when it beats the last step's by more than one standard error of the last one's validation
+    loss; otherwise, as with False, export the last step. Validation on a few hundred pairs
+    is too noisy to prefer an earlier step for less (see finetune.clearly_better). Needs
     validation pairs; the best is kept on disk, so a resumed run remembers it."""
     seed: int = 0
     """Seed for the score head's initialisation, the data order and dropout."""

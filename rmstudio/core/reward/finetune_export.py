@@ -98,7 +98,8 @@ def _best_note(result: dict) -> str:
     best = result.get("best_step")
     if best is None or best == result["steps"]:
         return ""
-    return (f" (the weights are step {best}'s, the best validation loss"
+    return (f" (the weights are step {best}'s: its validation loss beat the last step's by more than "
+            "one standard error"
             f"{'; step 0 is the probed head before any step' if best == 0 else ''})")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .instant_config import InstantConfig
-from .losses import bradley_terry_loss, pair_metrics
+from .losses import bradley_terry_loss, bradley_terry_losses, pair_metrics
 
 
 class InstantHead(torch.nn.Module):
@@ -101,7 +101,9 @@ def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None 
         val_metrics = {}
         if v_cn is not None:
             vc, vr = head(v_c), head(v_r)
-            val_metrics = {"loss": bradley_terry_loss(vc, vr, v_t, v_m).item(), **pair_metrics(vc, vr, v_t)}
+            each = bradley_terry_losses(vc, vr, v_t, v_m)
+            val_metrics = {"loss": each.mean().item(), **pair_metrics(vc, vr, v_t),
+                           "loss_se": (each.std() / len(each) ** 0.5).item() if len(each) > 1 else 0.0}
     return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))
 
 
@@ -143,12 +145,15 @@ def train_instant_regression(train: tuple, val: tuple | None, config: InstantCon
 
 
 def regression_metrics(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """loss (= mse, on the standardised scale), mse, pearson, mean_reward."""
+    """loss (= mse, on the standardised scale), mse, pearson, mean_reward, and loss_se (the
+    standard error of the mean loss)."""
     predicted, target = predicted.detach().double(), target.detach().double()
-    mse = ((predicted - target) ** 2).mean().item()
+    each = (predicted - target) ** 2
+    mse = each.mean().item()
     pearson = (torch.corrcoef(torch.stack([predicted, target]))[0, 1].item()
                if len(target) > 1 and predicted.std() > 0 and target.std() > 0 else float("nan"))
-    return {"loss": mse, "mse": mse, "pearson": pearson, "mean_reward": predicted.mean().item()}
+    return {"loss": mse, "mse": mse, "pearson": pearson, "mean_reward": predicted.mean().item(),
+            "loss_se": (each.std() / len(each) ** 0.5).item() if len(each) > 1 else 0.0}
 
 
 def l2_by_folds(train: tuple, groups, config: InstantConfig | None = None, folds: int = 4,

@@ -12,15 +12,19 @@ import torch
 import torch.nn.functional as F
 
 
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, target: torch.Tensor | None = None,
-                       margin: torch.Tensor | None = None, center_coefficient: float = 0.0) -> torch.Tensor:
+def bradley_terry_losses(r_chosen: torch.Tensor, r_rejected: torch.Tensor, target: torch.Tensor | None = None,
+                         margin: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss of each pair (no mean, no centering)."""
     diff = r_chosen - r_rejected
     shifted = diff - margin if margin is not None else diff
     if target is None:
-        loss = -F.logsigmoid(shifted)
-    else:
-        loss = -target * F.logsigmoid(shifted) - (1 - target) * F.logsigmoid(-diff)
-    loss = loss.mean()
+        return -F.logsigmoid(shifted)
+    return -target * F.logsigmoid(shifted) - (1 - target) * F.logsigmoid(-diff)
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, target: torch.Tensor | None = None,
+                       margin: torch.Tensor | None = None, center_coefficient: float = 0.0) -> torch.Tensor:
+    loss = bradley_terry_losses(r_chosen, r_rejected, target, margin).mean()
     if center_coefficient:
         # Reward centering (Eisenstein et al. 2023), as TRL's center_rewards_coefficient.
         loss = loss + center_coefficient * ((r_chosen + r_rejected) ** 2).mean()
