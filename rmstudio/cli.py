@@ -149,7 +149,7 @@ def cmd_train_rm(args) -> int:
                                   "batch_size": args.batch_size, "max_length": args.max_length,
                                   "overlong": args.overlong, "head_init": args.head_init,
                                   "keep_best": False if args.export_last else None,
-                                  "distill_weight": args.distill}.items()
+                                  "distill_weight": args.distill, "average_last": args.average_last}.items()
                 if v is not None}
     if args.watch_test and not args.test_file:
         print("rmstudio: error: --watch-test needs --test-file", file=sys.stderr)
@@ -317,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill", type=float, metavar="W",
                    help="learn from the instant model too: each target = (1-W) * label + W * the "
                         "instant model's P(chosen better), fitted on the same split first (0-1)")
+    p.add_argument("--average-last", type=float, metavar="F",
+                   help="export the mean of the weights over the last share F of the steps "
+                        "(0.5 = the second half; 0 = off)")
     p.add_argument("--export-last", action="store_true",
                    help="export the last step's weights even when an earlier validation was clearly better")
     p.set_defaults(func=cmd_train_rm)

@@ -7,6 +7,8 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
 )
 
+from ..core.reward.finetune_config import DEFAULT_AVERAGE_LAST
+
 DEFAULT_LR = {"lora": "1e-4", "full": "3e-5"}  # FinetuneConfig's defaults
 
 
@@ -51,18 +53,27 @@ class FinetuneSettings(QGroupBox):
                                 "(1 - w) × label + w × the instant model's probability that the chosen "
                                 "response is better. The instant head is fitted on the same split first "
                                 "(its features are cached in the project).")
+        self.average = QSpinBox()
+        self.average.setRange(0, 90)
+        self.average.setSuffix(" % of steps")
+        self.average.setSpecialValueText("off")
+        self.average.setToolTip("Export the mean of the weights over the run's last steps (0.5 = the "
+                                "second half) instead of the last step's: averaged weights are steadier "
+                                "than any one checkpoint.")
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Max length (tokens)", self.max_length)
         form.addRow("Overlong pairs", self.overlong)
         form.addRow("Distil from instant", self.distill)
+        form.addRow("Average the last", self.average)
         form.addRow("", self.probe_head)
         form.addRow("", self.keep_best)
 
     def use_method_defaults(self, method: str) -> None:
         if method in DEFAULT_LR:
             self.learning_rate.setText(DEFAULT_LR[method])
+            self.average.setValue(round(100 * DEFAULT_AVERAGE_LAST[method]))
 
     def settings(self) -> dict:
         """The FinetuneConfig fields on screen; raises ValueError with a message."""
@@ -73,4 +84,5 @@ class FinetuneSettings(QGroupBox):
         return {"epochs": self.epochs.value(), "learning_rate": lr, "batch_size": self.batch_size.value(),
                 "max_length": self.max_length.value(), "overlong": self.overlong.currentData(),
                 "head_init": "probe" if self.probe_head.isChecked() else "random",
-                "keep_best": self.keep_best.isChecked(), "distill_weight": self.distill.value()}
+                "keep_best": self.keep_best.isChecked(), "distill_weight": self.distill.value(),
+                "average_last": self.average.value() / 100}

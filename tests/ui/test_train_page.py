@@ -255,7 +255,10 @@ def test_fine_tune_settings_reach_the_config_and_resume_says_why_it_is_off(tmp_p
     assert config.method == "full" and config.base == "embedded"
     assert config.finetune == {"epochs": 3, "learning_rate": 2e-5, "batch_size": 4, "max_length": 256,
                                "overlong": "skip", "head_init": "random", "keep_best": False,
-                               "distill_weight": 0.5}
+                               "distill_weight": 0.5, "average_last": 0.5}  # full's default average
+    page.method_buttons["lora"].setChecked(True)
+    assert page.config().finetune["average_last"] == 0.0  # LoRA's default: none
+    page.method_buttons["full"].setChecked(True)
     assert not page.resume_button.isEnabled()
     assert page.resume_button.toolTip()
 

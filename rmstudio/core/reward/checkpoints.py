@@ -53,8 +53,9 @@ def written_atomically(final: Path, prefix: str):
             shutil.rmtree(temp, ignore_errors=True)
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict) -> Path:
-    """Write checkpoints/step-N via a temp dir + rename, so a crash never leaves half a checkpoint."""
+def save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict, average=None) -> Path:
+    """Write checkpoints/step-N via a temp dir + rename, so a crash never leaves half a checkpoint
+    (with the running weight average, when one is kept)."""
     from safetensors.torch import save_file
 
     root = out_dir / "checkpoints"
@@ -66,6 +67,8 @@ def save_checkpoint(out_dir: Path, model, optimizer, scheduler, meta: dict) -> P
             model.save_pretrained(temp / "adapter")  # a standard PEFT adapter (+ score head)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": rng_state()}, temp / "state.pt")
+        if average is not None:
+            average.save(temp)
         (temp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     for old in list_checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)

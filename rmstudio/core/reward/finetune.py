@@ -33,6 +33,7 @@ import torch
 
 from rmstudio.core.models import ModelError, ModelSource, ensure_embedded_cache, pick_device
 from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.reward.averaging import WeightAverage
 from rmstudio.core.reward.checkpoints import (
     best_meta, list_checkpoints, load_best, load_checkpoint, save_best, save_checkpoint,
 )
@@ -227,10 +228,14 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
+    # Steps after this one go into the weight average (none when average_last is 0).
+    average_after = total_steps - round(total_steps * config.average_last) if config.average_last else total_steps
+    average = WeightAverage()
     if resume:
         found = list_checkpoints(out_dir)
         if found:
             meta = load_checkpoint(found[-1], model, optimizer, scheduler)
+            average = WeightAverage.load(found[-1])
             saved = meta["config"]
             for key in ("method", "batch_size", "grad_accum", "epochs", "seed", "max_length", "overlong"):
                 if saved.get(key) != getattr(config, key):
@@ -319,6 +324,8 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                if step > average_after:
+                    average.update(model)
                 train_seconds += time.perf_counter() - started
                 train_metrics = {**sums, "num_tokens": float(num_tokens)}
                 sink.log(step, {f"train/{k}": v for k, v in train_metrics.items()}
@@ -328,7 +335,7 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                 if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
                     validate()
                 if config.save_every_steps and step % config.save_every_steps == 0 and step < total_steps:
-                    save_checkpoint(out_dir, model, optimizer, scheduler, meta())
+                    save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average)
                 if sink.should_stop():
                     status = "cancelled"
                     break
@@ -351,8 +358,12 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
               "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
               "train_seconds": train_seconds, "probe": probe}
     if status == "cancelled":
-        result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta()))
+        result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average))
         return result
+    if average.count:  # the candidate export is the average: validation judges it, not the last step
+        average.copy_into(model)
+        result["averaged_steps"] = average.count
+        sink.log(step, {"averaged_steps": average.count, "total_steps": total_steps})
     validate()
     result["last_val"] = val_metrics
     result["best_step"] = step

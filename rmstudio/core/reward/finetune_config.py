@@ -15,6 +15,7 @@ METHODS = ("lora", "full")
 OBJECTIVES = ("pairwise", "regression")
 OVERLONG = ("truncate", "skip")
 HEAD_INITS = ("probe", "random")
+DEFAULT_AVERAGE_LAST = {"lora": 0.0, "full": 0.5}
 DEFAULT_LR = {"lora": 1e-4, "full": 3e-5}
 """Measured on HH with the embedded model (benchmarks/reward_quality.py): full at 1e-5 barely left
 the probe; at 3e-5 it reached 67.9% test accuracy (TRL's RewardConfig default is 1e-4)."""
@@ -86,6 +87,10 @@ class FinetuneConfig:
     loss; otherwise, as with False, export the last step. Validation on a few hundred pairs
     is too noisy to prefer an earlier step for less (see finetune.clearly_better). Needs
     validation pairs; the best is kept on disk, so a resumed run remembers it."""
+    average_last: float | None = None
+    """Export the mean of the trainable weights over this share of the run's last steps (0.5 =
+    the second half; Polyak-Ruppert averaging, see averaging.py) instead of the last step's;
+    validation and keep_best then judge the average. 0 = off; None = DEFAULT_AVERAGE_LAST."""
     seed: int = 0
     """Seed for the score head's initialisation, the data order and dropout."""
     device: str | None = None
@@ -113,6 +118,11 @@ class FinetuneConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0 (0 = never), got {value!r}")
+        if self.average_last is None:
+            self.average_last = DEFAULT_AVERAGE_LAST[self.method]
+        if not (isinstance(self.average_last, (int, float)) and 0 <= self.average_last < 1):
+            raise ValueError(f"average_last must be a number from 0 up to (not including) 1, "
+                             f"got {self.average_last!r}")
         if not (isinstance(self.distill_weight, (int, float)) and 0 <= self.distill_weight <= 1):
             raise ValueError(f"distill_weight must be a number from 0 to 1, got {self.distill_weight!r}")
         if not 0 <= self.lora_dropout < 1:

@@ -41,7 +41,7 @@ tags: [reward-model, rmstudio]
 # Reward model trained with rmstudio
 
 Base model: `{base}`; method: {config.method}; steps: {result['steps']}{_best_note(result)}; pairs truncated:
-{result['truncated']}, skipped: {result['skipped']}.{_distill_note(result, config)}{_regression_note(result)}
+{result['truncated']}, skipped: {result['skipped']}.{_distill_note(result, config)}{_average_note(result)}{_regression_note(result)}
 
 ## How to score
 
@@ -77,6 +77,13 @@ the end of the prompt and the start of the response. `config.json` → `rmstudio
 {json.dumps(asdict(config), indent=2)}
 ```
 """
+
+
+def _average_note(result: dict) -> str:
+    steps = result.get("averaged_steps")
+    if not steps or result.get("best_step") != result["steps"]:
+        return ""
+    return f" The weights are the mean of the last {steps} steps' weights (weight averaging)."
 
 
 def _regression_note(result: dict) -> str:
