@@ -28,6 +28,16 @@ def add_pairs(project, n: int, prompt: str = "prompt {i}", a: str = "answer A to
     return ids
 
 
+def project_from_rows(tmp_path: Path, name: str, rows: list[dict]) -> Path:
+    """``rows`` written as ``name``.jsonl and imported into a new ``name``.rmstudio."""
+    data = tmp_path / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = tmp_path / f"{name}.rmstudio"
+    with Project.create(path) as project:
+        import_files(project, [data])
+    return path
+
+
 def synthetic_project(tmp_path: Path, n: int = 120, seed: int = 0, name: str = "syn") -> Path:
     """A project whose chosen responses mention 'Paris' and rejected ones do not: a preference
     any reward model can learn from token identity, even on a tiny random backbone."""
@@ -37,17 +47,13 @@ def synthetic_project(tmp_path: Path, n: int = 120, seed: int = 0, name: str = "
         filler = " ".join(rng.choice(WORDS) for _ in range(6))
         rows.append({"prompt": f"question {i}: {filler}?",
                      "chosen": f"{filler} Paris Paris capital", "rejected": f"{filler} dog fox night"})
-    data = tmp_path / f"{name}.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    path = tmp_path / f"{name}.rmstudio"
-    with Project.create(path) as project:
-        import_files(project, [data])
-    return path
+    return project_from_rows(tmp_path, name, rows)
 
 
 def rated_project(tmp_path: Path, n: int = 60, seed: int = 0, name: str = "rated") -> Path:
     """A project of rankings with ratings: each prompt has three responses of four words, rated
-    by how many of their words are 'Paris' (0 to 4, no two alike), as an UltraFeedback-style file gives them."""
+    by how many of their words are 'Paris' (0 to 4, no two alike), as an UltraFeedback-style
+    file gives them."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -58,9 +64,4 @@ def rated_project(tmp_path: Path, n: int = 60, seed: int = 0, name: str = "rated
             responses.append(" ".join(words))
             ratings.append(count)
         rows.append({"prompt": f"question {i}?", "responses": responses, "ratings": ratings})
-    data = tmp_path / f"{name}.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    path = tmp_path / f"{name}.rmstudio"
-    with Project.create(path) as project:
-        import_files(project, [data])
-    return path
+    return project_from_rows(tmp_path, name, rows)
