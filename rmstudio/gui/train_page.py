@@ -169,7 +169,7 @@ class TrainPage(QWidget):
         layout.addLayout(form)
         for widget in (self.val_share, self.seed):
             widget.valueChanged.connect(self._schedule_preview)
-        self.objective.currentIndexChanged.connect(lambda _i: self._schedule_preview())
+        self.objective.currentIndexChanged.connect(lambda _i: self._on_objective_changed())
 
         self.finetune_box = FinetuneSettings()
         layout.addWidget(self.finetune_box)
@@ -309,6 +309,11 @@ class TrainPage(QWidget):
         self.finetune_box.use_method_defaults(method)
         self.instant_note.setVisible(method == "instant")
         self._update_buttons()
+
+    def _on_objective_changed(self) -> None:
+        # The instant teacher is a pairwise model: ratings train without distillation.
+        self.finetune_box.distill.setEnabled(self.objective.currentData() == "pairwise")
+        self._schedule_preview()
 
     def _schedule_preview(self) -> None:
         self._preview_timer.start()

@@ -110,6 +110,7 @@ def test_ratings_train_by_regression_from_the_page(tmp_path, tiny_dir, make_page
     page.val_share.setValue(25)
     assert page.objective.model().item(1).isEnabled() and page.objective.itemText(1).endswith("240")
     page.objective.setCurrentIndex(1)
+    assert not page.finetune_box.distill.isEnabled()  # no pairwise teacher for ratings
     page.refresh_preview()
     assert "240</b> rated responses" in page.preview.text()
     assert page.config().objective == "regression"
