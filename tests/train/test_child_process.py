@@ -21,6 +21,9 @@ def tiny_dir(tmp_path_factory):
 def test_config_round_trips_through_json():
     config = RewardTrainConfig(method="instant", base="embedded", annotators=["ann"])
     assert config_from_dict(json.loads(json.dumps(asdict(config)))) == config
+    rated = RewardTrainConfig(method="full", objective="regression", monitor_file="test.jsonl",
+                              finetune={"average_last": 0.25, "learning_rate": 1e-5})
+    assert config_from_dict(json.loads(json.dumps(asdict(rated)))) == rated
     with pytest.raises(ValueError, match="unknown training settings: colour"):
         config_from_dict({"colour": "blue"})
 
