@@ -213,17 +213,28 @@ def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> t
             np.array([p.margin for p in pairs], dtype=np.float32))
 
 
+def _instant_features(project, config, items, sink, step: int):
+    """The instant model and the features of every response in ``items`` (cached in the
+    project), or None when cancelled during the features."""
+    from .instant_model import InstantRewardModel, response_features
+
+    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
+    vectors = response_features(project, model, items, sink)
+    if sink.should_stop():
+        return None
+    sink.log(step, {"stage": "fit"})
+    return model, vectors
+
+
 def _fit_instant(project, config, train, val, sink, step: int):
     """Features (cached in the project) and a fitted instant head: (model, vectors, fitted),
     or None when cancelled during the features."""
     from .instant import train_instant
-    from .instant_model import InstantRewardModel, response_features
 
-    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
-    vectors = response_features(project, model, train + val, sink)
-    if sink.should_stop():
+    found = _instant_features(project, config, train + val, sink, step)
+    if found is None:
         return None
-    sink.log(step, {"stage": "fit"})
+    model, vectors = found
     fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
                            config.instant)
     return model, vectors, fitted
@@ -259,13 +270,11 @@ def _train_instant_regression(project, config, train, val, scale, out_dir: Path,
     import torch
 
     from .instant import train_instant_regression
-    from .instant_model import InstantRewardModel, response_features
 
-    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
-    vectors = response_features(project, model, train + val, sink)
-    if sink.should_stop():
+    found = _instant_features(project, config, train + val, sink, step=1)
+    if found is None:
         return {"status": "cancelled", "model_dir": "", "method": "instant"}
-    sink.log(1, {"stage": "fit"})
+    model, vectors = found
     mean, std = scale
 
     def arrays(items):
