@@ -39,7 +39,7 @@ class FinetuneSettings(QGroupBox):
                                    "well above chance. Off: a random head, as TRL starts.")
         self.keep_best = QCheckBox("Export an earlier step if clearly better")
         self.keep_best.setChecked(True)
-        self.keep_best.setToolTip("Export the weights from the validation with the lowest loss (the probe "
+        self.keep_best.setToolTip("Export the weights of the validation with the lowest loss (the probe "
                                   "before the first step counts) when it beats the last step by more than "
                                   "the validation's noise (one standard error); otherwise the last step. "
                                   "Validation runs every 50 steps and at the end.")

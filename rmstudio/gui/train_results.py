@@ -34,14 +34,18 @@ def _overlong_note(result: dict) -> str:
             f"response kept), {skipped or 0:,} skipped.")
 
 
-def _best_step_note(result: dict) -> str:
-    """A fine-tune exports its best validation step; say so when that is not the last one."""
+def _export_note(result: dict) -> str:
+    """Say which weights a fine-tune exported when they are not simply the last step's: an earlier
+    validation that was clearly better, or the mean of the run's last steps."""
     best, steps = result.get("best_step"), result.get("steps")
-    if best is None or best == steps:
-        return ""
-    which = "the probed head, before any step," if best == 0 else f"step {best} of {steps}"
-    return (f"<br>Exported: {which} (lowest validation loss); the last step's validation accuracy "
-            f"was {_pct((result.get('last_val') or {}).get('accuracy'))}.")
+    if best is not None and steps is not None and best != steps:
+        which = "the probed head, before any step," if best == 0 else f"step {best} of {steps}"
+        return (f"<br>Exported: {which} (its validation loss beat the last step's by more than one "
+                f"standard error); the last step's validation accuracy was "
+                f"{_pct((result.get('last_val') or {}).get('accuracy'))}.")
+    if result.get("averaged_steps"):
+        return f"<br>Exported: the mean of the last {result['averaged_steps']:,} steps' weights."
+    return ""
 
 
 def _num(value, digits: int = 3) -> str:
@@ -169,7 +173,7 @@ class ResultsPanel(QWidget):
             f"ECE {_num(evaluation.get('ece'))} · reward–length correlation "
             f"{_num(evaluation.get('reward_length_correlation'), 2)} · validation loss "
             f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}"
-            + _best_step_note(result) + _overlong_note(result))
+            + _export_note(result) + _overlong_note(result))
         self._plot_histograms(evaluation)
         self._plot_reliability(evaluation.get("reliability") or [])
         self._plot_margins(evaluation.get("accuracy_by_margin") or [])
@@ -205,7 +209,7 @@ class ResultsPanel(QWidget):
             f"&nbsp;&nbsp;Spearman {_num(evaluation.get('spearman'), 2)} · RMSE {_num(evaluation.get('rmse'))} "
             f"on the rating's scale (ratings: mean {_num(evaluation.get('rating_mean'), 2)}, "
             f"spread {_num(evaluation.get('rating_std'), 2)})<br>{implied} · reward–length correlation "
-            f"{_num(evaluation.get('reward_length_correlation'), 2)}" + _best_step_note(result)
+            f"{_num(evaluation.get('reward_length_correlation'), 2)}" + _export_note(result)
             + _overlong_note(result))
 
     def accuracy_text(self) -> str:

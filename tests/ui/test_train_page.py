@@ -302,6 +302,10 @@ def test_results_say_how_many_overlong_pairs_were_cut_or_dropped(qtbot):
     panel.show_result({"run_id": 4, "method": "lora", "status": "finished", "evaluation": evaluation,
                        "metrics": {}, "steps": 200, "best_step": 150, "last_val": {"accuracy": 0.6}})
     assert "Exported: step 150 of 200" in panel.headline.text() and "60.0%" in panel.headline.text()
+    assert "more than one standard error" in panel.headline.text()
+    panel.show_result({"run_id": 5, "method": "full", "status": "finished", "evaluation": evaluation,
+                       "metrics": {}, "steps": 200, "best_step": 200, "averaged_steps": 100})
+    assert "mean of the last 100 steps" in panel.headline.text()
 
 
 def test_learning_rate_follows_the_method_and_a_bad_one_is_named(qtbot):
