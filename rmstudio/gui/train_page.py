@@ -47,8 +47,6 @@ CURVES = [
 PLOTS = [("loss", "Loss"), ("accuracy", "Accuracy"), ("margin", "Mean margin r_c − r_r"),
          ("reward", "Mean reward")]
 REFRESH_MS = 100  # 10 Hz: smooth enough, and never a redraw per progress signal
-RESUME_TODO = ("Not available yet: train_reward_model cannot continue an earlier run's folder "
-               "(config.finetune['resume']).")
 
 
 def _left_out(project: Project, annotators: list[str] | None) -> dict[str, int]:
@@ -61,13 +59,6 @@ def _left_out(project: Project, annotators: list[str] | None) -> dict[str, int]:
         f"SELECT l.choice, count(*) FROM labels l JOIN annotators an ON an.id = l.annotator_id "
         f"WHERE l.choice IN ('both_bad', 'skip') {where} GROUP BY l.choice", params).fetchall()
     return {choice: n for choice, n in rows}
-
-
-def _resume_supported() -> bool:
-    """train_reward_model says when it can continue a run (config.finetune['resume'] = run folder)."""
-    from ..core.reward import train
-
-    return bool(getattr(train, "SUPPORTS_RESUME", False))
 
 
 class TrainPage(QWidget):
@@ -523,13 +514,11 @@ class TrainPage(QWidget):
         self.start_button.setToolTip("" if has_pairs else "Label some pairs first (A, B or tie).")
         self.cancel_button.setEnabled(self.running)
         fine_tune = self.method() != "instant"
-        can_resume = fine_tune and _resume_supported()
-        self.resume_button.setEnabled(bool(can_resume) and self.project is not None and not self.running
+        self.resume_button.setEnabled(fine_tune and self.project is not None and not self.running
                                       and self._latest_run() is not None)
         self.resume_button.setToolTip(
-            "Continue the latest fine-tune run from its last checkpoint." if can_resume else
-            ("Only fine-tunes (LoRA, full) can be resumed; the instant method takes seconds."
-             if not fine_tune else RESUME_TODO))
+            "Continue the latest fine-tune run from its last checkpoint." if fine_tune else
+            "Only fine-tunes (LoRA, full) can be resumed; the instant method takes seconds.")
         for widget in (self.method_group.buttons() + [self.base_picker, self.objective, self.val_share,
                                                        self.seed, self.finetune_box]):
             widget.setEnabled(not self.running)

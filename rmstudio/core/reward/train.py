@@ -190,9 +190,6 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
         return result
 
 
-SUPPORTS_RESUME = True
-
-
 def _run_id_of(project: Project, folder: Path) -> int:
     """The run a ``run-N`` folder belongs to; refuses anything else."""
     from ..errors import RmstudioError
