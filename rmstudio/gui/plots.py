@@ -20,6 +20,11 @@ def color(index: int) -> str:
     return COLORS[index % len(COLORS)]
 
 
+def set_title(plot: pg.PlotWidget, title: str) -> None:
+    text = plot.palette().color(QPalette.Text).name()
+    plot.getPlotItem().setTitle(f"<span style='color:{text}; font-size:10pt'>{title}</span>")
+
+
 def make_plot(parent: QWidget | None, title: str, x_label: str = "step", y_label: str = "",
               legend: bool = True) -> pg.PlotWidget:
     """A plot that follows the widget palette (light or dark), with a grid and an optional legend."""
@@ -27,7 +32,7 @@ def make_plot(parent: QWidget | None, title: str, x_label: str = "step", y_label
     plot = pg.PlotWidget(parent, background=palette.color(QPalette.Base))
     text = palette.color(QPalette.Text).name()
     item = plot.getPlotItem()
-    item.setTitle(f"<span style='color:{text}; font-size:10pt'>{title}</span>")
+    set_title(plot, title)
     for side in ("left", "bottom"):
         axis = item.getAxis(side)
         axis.setTextPen(text)

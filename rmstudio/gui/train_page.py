@@ -25,7 +25,7 @@ from ..core.runs import list_runs
 from .finetune_settings import FinetuneSettings
 from .model_picker import ModelPicker
 from .pages import heading
-from .plots import SPLIT_COLORS, live_curve, make_plot, place_legend
+from .plots import SPLIT_COLORS, live_curve, make_plot, place_legend, set_title
 from .train_results import ResultsPanel
 from .process_job import ProcessJob
 from .worker import start_job
@@ -46,6 +46,12 @@ CURVES = [
 ]
 PLOTS = [("loss", "Loss"), ("accuracy", "Accuracy"), ("margin", "Mean margin r_c − r_r"),
          ("reward", "Mean reward")]
+# Regression on ratings has no pairs: its loss is the MSE, its "accuracy" the correlation with the
+# rating, and it has no margin.
+PLOT_TITLES = {"pairwise": {"loss": "Loss (Bradley-Terry)", "accuracy": "Accuracy"},
+               "regression": {"loss": "Loss (MSE, standardised ratings)",
+                              "accuracy": "Correlation with the rating (Pearson)"}}
+CURVE_OF = {"train/pearson": "train/accuracy", "val/pearson": "val/accuracy"}  # pairwise logs no pearson
 REFRESH_MS = 100  # 10 Hz: smooth enough, and never a redraw per progress signal
 
 
@@ -227,6 +233,7 @@ class TrainPage(QWidget):
             name = "validation" if split == "val" else "train"
             self.curves[metric] = live_curve(self.plots[plot_key], name, SPLIT_COLORS[split],
                                              dashed=split == "val")
+        self.curves_grid = grid
         self.curves_widget = QWidget()
         self.curves_widget.setLayout(grid)
         live_layout.addWidget(self.curves_widget, 1)
@@ -372,6 +379,7 @@ class TrainPage(QWidget):
         self.results.clear()
         self.instant_note.setVisible(config.method == "instant")
         self.curves_widget.setVisible(config.method != "instant")
+        self._shape_plots(config.objective)
         self.tabs.setCurrentIndex(0)
         self.progress.setRange(0, 0)
         self.progress.setFormat("Reading labels…")
@@ -445,6 +453,7 @@ class TrainPage(QWidget):
             self.progress.setValue(int(step))
             self.progress.setFormat("Step %v/%m")
         for key, value in metrics.items():
+            key = CURVE_OF.get(key, key)
             if "/" in key and isinstance(value, (int, float)):
                 steps, values = self._buffer.setdefault(key, ([], []))
                 steps.append(int(step))
@@ -462,6 +471,15 @@ class TrainPage(QWidget):
         self._dirty.clear()
         if not self.running:
             self._curve_timer.stop()
+
+    def _shape_plots(self, objective: str) -> None:
+        for key, title in PLOT_TITLES[objective].items():
+            set_title(self.plots[key], title)
+        low = -1.02 if objective == "regression" else -0.02
+        self.plots["accuracy"].getPlotItem().getViewBox().setLimits(yMin=low, yMax=1.02)
+        self.plots["margin"].setVisible(objective == "pairwise")
+        # Without the margin plot, the reward plot takes the whole second row.
+        self.curves_grid.addWidget(self.plots["reward"], 1, *((1, 1, 1) if objective == "pairwise" else (0, 1, 2)))
 
     def _clear_curves(self) -> None:
         self._buffer.clear()

@@ -217,6 +217,27 @@ def test_the_timer_feeds_curves_from_the_buffer(tmp_path, make_page, qtbot):
     assert "67.9%" in page.status.text() and "teacher" in page.status.text()
 
 
+def test_regression_curves_plot_correlation_and_drop_the_margin(tmp_path, make_page, qtbot):
+    """Ratings have no pairs: the accuracy plot becomes the correlation with the rating, and the
+    margin plot, which would stay empty, gives its place to the reward plot."""
+    page = make_page(rated_project(tmp_path, n=20))
+    page.show()
+    page._shape_plots("regression")
+    assert "Pearson" in page.plots["accuracy"].getPlotItem().titleLabel.text
+    assert "MSE" in page.plots["loss"].getPlotItem().titleLabel.text
+    assert not page.plots["margin"].isVisible()
+    assert page.curves_grid.getItemPosition(page.curves_grid.indexOf(page.plots["reward"])) == (1, 0, 1, 2)
+    page._on_job_progress(5, {"train/loss": 0.8, "train/pearson": 0.4, "total_steps": 10})
+    page._on_job_progress(5, {"val/pearson": 0.3})
+    validation = page.curves["val/accuracy"]  # the accuracy plot's curves carry the correlation
+    qtbot.waitUntil(lambda: validation.getData()[1] is not None, timeout=3000)
+    assert list(validation.getData()[1]) == [0.3] and list(page.curves["train/accuracy"].getData()[1]) == [0.4]
+    page._shape_plots("pairwise")  # the next run is pairwise again
+    assert page.plots["margin"].isVisible()
+    assert page.plots["accuracy"].getPlotItem().titleLabel.text.endswith("Accuracy</span>")
+    assert page.curves_grid.getItemPosition(page.curves_grid.indexOf(page.plots["reward"])) == (1, 1, 1, 1)
+
+
 def test_confident_mistakes_go_to_the_review_queue(tmp_path, make_page, qtbot):
     from rmstudio.core.relabel import review_queue
 
