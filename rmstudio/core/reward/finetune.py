@@ -44,7 +44,7 @@ from rmstudio.core.reward.finetune_export import export_model, save_reward_stats
 from rmstudio.core.reward.forward import (  # noqa: F401
     can_pack, head_name, pair_rewards, packing_agrees, score_texts,
 )
-from rmstudio.core.reward.losses import bradley_terry_loss, bradley_terry_losses, pair_metrics
+from rmstudio.core.reward.losses import bradley_terry_loss, bradley_terry_losses, pair_metrics, standard_error
 from rmstudio.core.reward.packing import (  # noqa: F401
     encode_pair_text, encode_pairs, encode_rated, epoch_batches, shift_targets,
 )
@@ -154,8 +154,7 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     target, margin = torch.tensor(tg, device=rc.device), torch.tensor(mg, device=rc.device)
     _, metrics = _loss_and_metrics(rc, rr, target, margin, target, center, regression)
     each = ((rc.float() - target) ** 2 if regression else bradley_terry_losses(rc.float(), rr.float(), target, margin))
-    # The standard error of the mean loss: how far apart two validations must be to differ.
-    metrics["loss_se"] = (each.std() / math.sqrt(len(each))).item() if len(each) > 1 else 0.0
+    metrics["loss_se"] = standard_error(each)
     return metrics
 
 

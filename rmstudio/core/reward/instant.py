@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .instant_config import InstantConfig
-from .losses import bradley_terry_loss, bradley_terry_losses, pair_metrics
+from .losses import bradley_terry_loss, bradley_terry_losses, pair_metrics, standard_error
 
 
 class InstantHead(torch.nn.Module):
@@ -103,7 +103,7 @@ def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None 
             vc, vr = head(v_c), head(v_r)
             each = bradley_terry_losses(vc, vr, v_t, v_m)
             val_metrics = {"loss": each.mean().item(), **pair_metrics(vc, vr, v_t),
-                           "loss_se": (each.std() / len(each) ** 0.5).item() if len(each) > 1 else 0.0}
+                           "loss_se": standard_error(each)}
     return InstantResult(head, l2, train_metrics, val_metrics, tried, asdict(config))
 
 
@@ -153,7 +153,7 @@ def regression_metrics(predicted: torch.Tensor, target: torch.Tensor) -> dict[st
     pearson = (torch.corrcoef(torch.stack([predicted, target]))[0, 1].item()
                if len(target) > 1 and predicted.std() > 0 and target.std() > 0 else float("nan"))
     return {"loss": mse, "mse": mse, "pearson": pearson, "mean_reward": predicted.mean().item(),
-            "loss_se": (each.std() / len(each) ** 0.5).item() if len(each) > 1 else 0.0}
+            "loss_se": standard_error(each)}
 
 
 def l2_by_folds(train: tuple, groups, config: InstantConfig | None = None, folds: int = 4,

@@ -22,6 +22,12 @@ def bradley_terry_losses(r_chosen: torch.Tensor, r_rejected: torch.Tensor, targe
     return -target * F.logsigmoid(shifted) - (1 - target) * F.logsigmoid(-diff)
 
 
+def standard_error(each: torch.Tensor) -> float:
+    """The standard error of the mean of per-example losses: how far apart two validations' mean
+    losses must be to differ by more than their noise."""
+    return (each.std() / len(each) ** 0.5).item() if len(each) > 1 else 0.0
+
+
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, target: torch.Tensor | None = None,
                        margin: torch.Tensor | None = None, center_coefficient: float = 0.0) -> torch.Tensor:
     loss = bradley_terry_losses(r_chosen, r_rejected, target, margin).mean()
