@@ -8,7 +8,7 @@ their own (SQLite connections must not cross threads).
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import file_guard
 from .errors import ProjectError
+from .filesystems import network_folder_kind
+from .integrity import DamagedProject, FileCheck, check_project_file, is_corruption
 from .records import CHOICES, Message, Text
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 SUFFIX = ".rmstudio"
 BUSY_TIMEOUT_MS = 5000
+# SQLite primary result codes (sqlite3.h) that write errors are sorted by.
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 6, 8, 10, 13
 
 
 def utc_now() -> str:
@@ -92,10 +97,12 @@ class Project:
             raise ProjectError(f"{path} already exists; open it instead, or choose another name")
         if not path.parent.exists():
             raise ProjectError(f"cannot create {path}: folder {path.parent} does not exist")
-        return cls._connect(path, new=True)
+        _build_new(path)
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: str | Path) -> Project:
+        """Open a project after checking it (read-only, so a refused file is never changed)."""
         path = Path(path)
         if not path.exists() and path.suffix == "" and path.with_suffix(SUFFIX).exists():
             path = path.with_suffix(SUFFIX)
@@ -103,36 +110,60 @@ class Project:
             raise ProjectError(f"{path} does not exist (create it with `rmstudio new {path}`)")
         if path.is_dir():
             raise ProjectError(f"{path} is a folder, not an rmstudio project file")
-        with open(path, "rb") as head:
-            magic = head.read(16)
-        if magic and magic != b"SQLite format 3\x00":
-            raise ProjectError(f"{path} is not an rmstudio project (not an SQLite database)")
-        return cls._connect(path, new=False)
+        checked = None
+        if not file_guard.is_open(path):  # another connection of this process checked it already
+            checked = check_project_file(path, SCHEMA_VERSION)
+        return cls._connect(path, checked)
 
     @classmethod
-    def _connect(cls, path: Path, new: bool) -> Project:
+    def _connect(cls, path: Path, checked: FileCheck | None) -> Project:
+        file_guard.register(path)  # from here on, no plain open() of this file in this process
+        conn = None
         try:
             # Autocommit mode: every write goes through an explicit BEGIN IMMEDIATE below.
             conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # WAL lets the GUI read while a worker writes. It needs shared memory, so it fails
-            # on some network folders: keep the default journal there rather than refuse.
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # WAL lets the GUI read while a worker writes. It needs shared memory between the
+            # processes that open the file, which network and sync folders do not give: there
+            # the rollback journal is used, and the project says why (``warning``).
+            shared_folder = network_folder_kind(path)
+            wanted = "DELETE" if shared_folder else "WAL"
+            mode = conn.execute(f"PRAGMA journal_mode = {wanted}").fetchone()[0]
             # FULL: a label survives power loss once set_label returns (WAL makes this cheap).
             conn.execute("PRAGMA synchronous = FULL")
-            if not new:
-                _check_is_project(conn, path)
             _migrate(conn, path)
         except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"cannot open {path}: {exc}") from exc
+            if conn is not None:
+                conn.close()
+            file_guard.unregister(path)
+            if is_corruption(exc):
+                raise DamagedProject(path, str(exc)) from None
+            raise ProjectError(f"cannot open {path}: {exc}") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            file_guard.unregister(path)
+            raise
         project = cls(path, conn)
         project.journal_mode = mode
+        project.check = checked
+        project.warning = None
+        if shared_folder:
+            project.warning = (f"{path.name} is on a {shared_folder}: WAL is off (it needs shared "
+                               "memory), so only one program should use it at a time. Copy it "
+                               "to a local disk for labeling with several people.")
+        elif mode != "wal":
+            project.warning = (f"{path.name}: this folder does not support WAL (journal mode "
+                               f"{mode}); only one program should use it at a time.")
         return project
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+            file_guard.unregister(self.path)
 
     def __enter__(self) -> Project:
         return self
@@ -142,19 +173,63 @@ class Project:
 
     # -- transactions --------------------------------------------------------------------
 
+    damaged: str | None = None  # set when SQLite reports damage: no write is tried after it
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it is committed, or none of it."""
+        """One write transaction: all of it is committed, or none of it.
+
+        SQLite errors come out as one-line ``ProjectError``s that say what happened to the
+        change (disk full, busy, damaged); a damaged file is never written again."""
         if self.conn.in_transaction:  # nested: the outer transaction decides
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.damaged:
+            raise DamagedProject(self.path, self.damaged)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite may already have rolled back by itself (a full disk does): only roll back
+            # what is still open, so its real error is the one the user sees.
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._store_error(exc) from None
             raise
-        self.conn.execute("COMMIT")
+
+    def _store_error(self, exc: sqlite3.Error) -> ProjectError:
+        name = self.path.name
+        text = str(exc).lower()
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if is_corruption(exc):
+            self.damaged = str(exc)
+            return DamagedProject(self.path, str(exc))
+        if code == SQLITE_FULL or "disk is full" in text:
+            return ProjectError(f"{name}: the disk is full, so this change was not saved; what was "
+                                "saved before is intact. Free some space and try again.")
+        if code in (SQLITE_BUSY, SQLITE_LOCKED) or "locked" in text:
+            return ProjectError(f"{name} is busy: another program held its write lock for over "
+                                f"{BUSY_TIMEOUT_MS // 1000} s, so this change was not saved; try again.")
+        if code == SQLITE_READONLY or "readonly" in text:
+            return ProjectError(f"{name} is read-only here, so this change was not saved.")
+        if code == SQLITE_IOERR or "i/o error" in text:
+            return ProjectError(f"{name}: the disk reported an I/O error, so this change was not "
+                                "saved; what was saved before is intact.")
+        return ProjectError(f"{name}: {exc}; this change was not saved")
+
+    def backup(self, reason: str = "manual"):
+        """A consistent copy in the project's backup folder (see ``backups``)."""
+        from .backups import backup_project
+
+        return backup_project(self.conn, self.path, reason)
 
     # -- annotators ----------------------------------------------------------------------
 
@@ -200,7 +275,8 @@ class Project:
 
     def next_unlabeled(self, annotator: str, order: str = "import") -> int | None:
         """The next comparison nobody has labeled yet (skips by others do not count), that this
-        annotator has not labeled or skipped either. ``order`` is 'import' or 'random'."""
+        annotator has not labeled or skipped either. ``order`` is 'import' or 'random'.
+        Comparisons of an import still running (see importer.py) wait until it is done."""
         column = {"import": "id", "random": "queue_key"}.get(order)
         if column is None:
             raise ProjectError(f"unknown queue order {order!r}; use 'import' or 'random'")
@@ -350,18 +426,6 @@ def _label_from_row(row: sqlite3.Row) -> Label:
                  row["created_at"])
 
 
-def _check_is_project(conn: sqlite3.Connection, path: Path) -> None:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and "schema_migrations" not in tables:
-        raise ProjectError(f"{path} is an SQLite database but not an rmstudio project")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise ProjectError(
-            f"{path} was written by a newer rmstudio (schema {version}, this one knows "
-            f"{SCHEMA_VERSION}); update rmstudio to open it"
-        )
-
-
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -369,10 +433,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
     pending = [(name, step) for name, step in MIGRATIONS if name not in applied]
     if pending and applied:
-        # An existing project is about to change shape: keep a copy to go back to.
-        backup = path.with_name(f"{path.name}.before-{pending[0][0]}.bak")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copy2(path, backup)
+        # An existing project is about to change shape: keep a copy to go back to (through
+        # SQLite's backup API: a plain file copy would drop this connection's locks).
+        from .backups import backup_project
+
+        backup_project(conn, path, f"before-{pending[0][0]}")
     for number, (name, step) in enumerate(MIGRATIONS, start=1):
         if name in applied:
             continue
@@ -386,3 +451,38 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _build_new(path: Path) -> None:
+    """Make a new project under a temporary name and move it into place only when complete, so
+    a failure (a full disk) never leaves a half-made file under the name the user chose."""
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")  # no -wal/-shm beside the temp file
+            _migrate(conn, tmp)
+        finally:
+            conn.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if the name was taken meanwhile: never clobber a file
+        except FileExistsError:
+            raise ProjectError(f"{path} already exists; open it instead, or choose another name") from None
+        except OSError:
+            if path.exists():
+                raise ProjectError(f"{path} already exists; open it instead, or choose another name") from None
+            os.replace(tmp, path)  # folders without hard links (some network and FAT disks)
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ProjectError(f"cannot create {path}: {reason}; nothing was created") from None
+    finally:
+        for leftover in (tmp, Path(str(tmp) + "-journal")):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass

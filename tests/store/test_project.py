@@ -62,7 +62,13 @@ def test_migration_of_an_older_file_keeps_a_backup(tmp_path, monkeypatch):
         columns = {r[1] for r in project.conn.execute("PRAGMA table_info(prompts)")}
         assert "extra" in columns
         assert project.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
-    assert (tmp_path / "old.rmstudio.before-0002_test_column.bak").exists()
+    from rmstudio.core.backups import list_backups
+
+    [backup] = list_backups(path)
+    assert backup.reason == "before-0002_test_column"
+    copy = sqlite3.connect(backup.path)  # the copy is the file as it was before the migration
+    assert "extra" not in {r[1] for r in copy.execute("PRAGMA table_info(prompts)")}
+    assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_set_label_commits_at_once_and_is_seen_by_another_connection(project):
