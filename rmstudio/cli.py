@@ -215,6 +215,47 @@ def cmd_train_rm(args) -> int:
     return 0 if result["status"] == "finished" else 1
 
 
+def cmd_backup(args) -> int:
+    from .core.project import Project
+
+    with Project.open(args.project) as project:
+        backup = project.backup("manual")
+    print(f"backup written: {backup.path} ({backup.size / 1024:,.0f} KiB)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from .core.backups import backup_dir, list_backups, newest_good_backup, restore_backup
+    from .core.schema import SCHEMA_VERSION
+
+    project = Path(args.project)
+    backups = list_backups(project)
+    if args.backup is None and not args.latest:
+        if not backups:
+            print(f"no backups of {project} yet (`rmstudio backup {project}` makes one)")
+            return 1
+        print(f"backups of {project}, newest first:")
+        for backup in backups:
+            print(f"  {backup.describe()}")
+        print(f"restore one with `rmstudio restore {project} FILE`, or the newest good one with --latest")
+        return 0
+    if args.latest:
+        chosen = newest_good_backup(project)
+        if chosen is None:
+            print(f"rmstudio: error: no intact backup of {project} to restore", file=sys.stderr)
+            return 1
+        source = chosen.path
+    else:
+        source = Path(args.backup)
+        if not source.exists() and (backup_dir(project) / args.backup).exists():
+            source = backup_dir(project) / args.backup  # a name from the list
+    kept = restore_backup(project, source, SCHEMA_VERSION)
+    print(f"restored {project} from {source.name}")
+    if kept != project:
+        print(f"the file it replaced is kept as {kept}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .core.demo import HH_WARNING, demo_project_path
 
@@ -324,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export the last step's weights even when an earlier validation was clearly better")
     p.set_defaults(func=cmd_train_rm)
 
+    p = sub.add_parser("backup", help="write a backup of the project now (SQLite's online backup)")
+    p.add_argument("project")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="list a project's backups, or restore one over the project")
+    p.add_argument("project")
+    p.add_argument("backup", nargs="?", help="the backup file (a path, or a name from the list)")
+    p.add_argument("--latest", action="store_true", help="restore the newest backup that passes "
+                   "its integrity check")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("demo", help="create a demo project if needed and print its path")
     p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])
     p.set_defaults(func=cmd_demo)
@@ -335,14 +387,52 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv if argv is not None else sys.argv[1:])])
+    import os
+    import sqlite3
+
     try:
-        return args.func(args)
+        code = args.func(args)
+        # Flush here, not at exit: a reader that went away (`rmstudio stats P | head -1`)
+        # must raise below, where it is handled, not in the interpreter's final flush.
+        if sys.stdout is not None:  # None under pythonw (the app started without a console)
+            sys.stdout.flush()
+        return code
     except RmstudioError as exc:
         print(f"rmstudio: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("rmstudio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly, as cat or grep do. Python flushes stdout
+        # once more at exit and would then print "Exception ignored ... BrokenPipeError", so
+        # point stdout at devnull first (the recipe in the `signal` module's docs).
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # stdout replaced by a non-file object
+            pass
+        # 141 = 128 + SIGPIPE, the status a shell reports for `seq 1e9 | head -1`'s seq: the
+        # output was cut short, so not 0, yet under `set -o pipefail` scripts see exactly what
+        # any other Unix tool gives them.
+        return 141
+    except OSError as exc:
+        # A full disk, a read-only folder, a file that vanished: one line naming the file(s)
+        # and the reason ("No space left on device"), not a traceback. BrokenPipeError is an
+        # OSError too, so it must stay above.
+        names = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+        where = f"{' -> '.join(names)}: " if names else ""
+        reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+        print(f"rmstudio: error: {where}{reason}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        # The project database failed under us (disk full, locked, corrupt): name the project.
+        project = getattr(args, "project", None)
+        where = f"{project}: " if project else ""
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"rmstudio: error: {where}project database error: {reason}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -160,11 +160,22 @@ def _response_messages(text: str, messages: str | None) -> list[dict]:
 
 
 def _write_atomically(out: Path, fmt: str, rows: list[dict]) -> None:
-    """Write next to the target and rename, so a failed export never leaves half a file."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    """Write next to the target and rename, so a failed export never leaves half a file.
+
+    On any failure (a full disk included) the temp file is removed and a file already at
+    ``out`` keeps its old bytes; an OSError becomes an ExportError naming ``out`` (the temp
+    file's random name would mean nothing to the user).
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:  # e.g. a read-only folder: nothing was created, nothing to remove
+        raise ExportError(f"cannot write {out}: {_reason(exc)}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # mkstemp creates the file 0600; an export is an ordinary file the user shares, so give
+        # it the mode open() would have given it: 0666 less the umask.
+        os.chmod(tmp, 0o666 & ~_umask())
         if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -175,10 +186,56 @@ def _write_atomically(out: Path, fmt: str, rows: list[dict]) -> None:
             opener = gzip.open if out.name.lower().endswith(".gz") else open
             with opener(tmp, "wt", encoding="utf-8", newline="") as fh:
                 _write_text(fh, fmt, rows)
+        # The data must be on disk before the rename: otherwise a crash soon after can leave
+        # ``out`` renamed but empty, having replaced a good previous export.
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ExportError(f"cannot write {out}: {_reason(exc)}") from exc
         raise
+    _fsync_folder(out.parent)
+
+
+def _reason(exc: OSError) -> str:
+    """'No space left on device' rather than '[Errno 28] No space left on device: '/x/.y.abc''."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows: os.umask can only set
+    it, and a briefly changed umask applies to files other threads create meanwhile."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:  # Linux 4.7+
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere set a strict mask for the instant it takes to read the old one: a file another
+    # thread creates meanwhile comes out more private, never more open.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX). Best effort: the file's bytes are already synced,
+    and some systems (Windows, some network file systems) cannot sync a folder."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _write_text(fh, fmt: str, rows: list[dict]) -> None:

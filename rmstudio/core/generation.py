@@ -13,10 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rmstudio.core.models import ModelError
 from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.records import Text
 
 PromptDone = Callable[[int, list[str]], None]
+
+
+class ChatTemplateError(ModelError):
+    """A model's chat template that cannot be compiled or that fails on a prompt."""
 
 
 @dataclass
@@ -66,7 +71,21 @@ def format_prompt(tokenizer, prompt: Text) -> str:
         messages = [{"role": "user", "content": prompt.text}]
     if not getattr(tokenizer, "chat_template", None):
         return prompt.text
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception as exc:
+        # A template is code shipped with the model: a syntax error, or a raise_exception() of
+        # its own ("roles must alternate"), surfaces as a jinja2 TemplateError deep inside
+        # transformers. Say which model and what is wrong, in one line, not ~50 lines of stack.
+        from jinja2 import TemplateError, TemplateSyntaxError
+
+        if not isinstance(exc, TemplateError):
+            raise
+        name = getattr(tokenizer, "name_or_path", "") or "this model"
+        problem = " ".join((getattr(exc, "message", None) or str(exc) or type(exc).__name__).split())
+        if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+            problem += f" (template line {exc.lineno})"
+        raise ChatTemplateError(f"the chat template of model {name} failed: {problem}") from exc
 
 
 def _derive_seed(*parts: object) -> int:

@@ -9,6 +9,7 @@ app down with it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -296,10 +297,11 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
                 raise ModelError(f"could not download '{source.location}': {exc}") from exc
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **tok_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, trust_remote_code=trust, **model_kwargs
-        )
+        with _library_logs_held():
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **tok_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, trust_remote_code=trust, **model_kwargs
+            )
     except ModelError:
         raise
     except Exception as exc:
@@ -308,7 +310,7 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
                 f"could not download '{source.location}': this machine is offline; "
                 "use a local model directory or GGUF file"
             ) from exc
-        raise ModelError(f"could not load model {source.display_name}: {exc}") from exc
+        raise ModelError(f"could not load model {source.display_name}: {_load_failure(exc, trust)}") from exc
 
     model.to(device)
     model.eval()
@@ -320,6 +322,54 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def _library_logs_held():
+    """Hold transformers' log records while a model loads: shown as usual if it loads, dropped
+    if it fails. A refused model (custom code, a pickle that would run code) otherwise gets
+    config warnings such as "You are using a model of type X to instantiate a model of type"
+    on stderr around the one-line error that already says what is wrong."""
+    import logging
+
+    logger = logging.getLogger("transformers")  # every transformers logger propagates to it
+    held: list[logging.LogRecord] = []
+
+    class Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record)
+
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [Hold()], False
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate
+    for record in held:  # reached only when loading succeeded
+        logger.handle(record)
+
+
+def _load_failure(exc: BaseException, trust_remote_code: bool) -> str:
+    """Why loading failed, in one line. The two refusals get words of their own: torch's and
+    transformers' texts run to 4-6 lines whose advice (re-run with weights_only=False, pass
+    trust_remote_code=True) is exactly what rmstudio must not do behind the user's back."""
+    import pickle
+
+    text = str(exc)
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    if any(isinstance(e, pickle.UnpicklingError) for e in chain) or "Weights only load failed" in text:
+        blocked = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" (it calls {blocked.group(1)})" if blocked else ""
+        return (f"its weights are a pickle file that would run code{what}, so it was refused; "
+                "use a model with safetensors weights (model.safetensors)")
+    if not trust_remote_code and "trust_remote_code" in text:
+        return ("it needs its own Python code to load (trust_remote_code), which rmstudio runs "
+                "only when custom code is allowed for that model")
+    return " ".join(text.split()) or type(chain[0]).__name__
 
 
 HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"]

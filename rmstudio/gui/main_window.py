@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
 
 from ..core.demo import HH_WARNING, demo_project_path
 from ..core.errors import RmstudioError
+from ..core.integrity import DamagedProject
 from ..core.project import SUFFIX, Project
+from .backup_actions import BackupScheduler, choose_and_restore, offer_restore
 from .browse_page import BrowsePage
 from .data_page import DataPage
 from .label_page import LabelPage
@@ -146,6 +148,8 @@ class MainWindow(QMainWindow):
         self.live_model.sig_status.connect(self.status_live.setText)
         for widget in (self.status_live, self.status_project, self.status_annotator, self.status_device):
             self.statusBar().addPermanentWidget(widget)
+        self.backups = BackupScheduler(self)
+        self.backups.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menu()
         self._build_device_menu()
         if self.live_action.isChecked():
@@ -168,6 +172,8 @@ class MainWindow(QMainWindow):
             ("&Open project…", QKeySequence.Open, self.open_project_dialog),
             ("Open &demo project", None, self.open_demo),
             ("&Close project", QKeySequence.Close, self.close_project),
+            ("&Back up now", None, lambda: self.backups.backup_now()),
+            ("&Restore backup…", None, self.restore_backup_dialog),
             ("&Quit", QKeySequence.Quit, self.close),
         ]:
             action = QAction(text, self)
@@ -315,11 +321,31 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str | Path) -> bool:
         try:
             project = Project.open(path)
+        except DamagedProject as exc:
+            # Nothing was written to it; offer the newest intact backup (the file is kept).
+            problem = f"{exc.path.name} is damaged ({exc.reason}). Nothing was written to it."
+            if offer_restore(self, exc.path, problem):
+                return self.open_project(exc.path)
+            return False
         except RmstudioError as exc:
             QMessageBox.warning(self, "Cannot open project", str(exc))
             return False
         self._set_project(project)
+        if project.warning:
+            self.status_project.setText(f"Project: {project.path.name} ⚠")
+            self.status_project.setToolTip(project.warning)
+            QMessageBox.warning(self, "Project on a shared folder", project.warning)
         return True
+
+    def restore_backup_dialog(self) -> None:
+        """File → Restore backup…: close the project, put the chosen backup in its place, reopen."""
+        if self.project is None:
+            QMessageBox.information(self, "Restore backup", "Open the project to restore first.")
+            return
+        path = self.project.path
+        self.close_project()
+        choose_and_restore(self, path)
+        self.open_project(path)
 
     def _set_project(self, project: Project) -> None:
         self.close_project()
@@ -333,6 +359,7 @@ class MainWindow(QMainWindow):
             page.set_project(project)
         self._fill_annotators()
         self.live_model.set_project(str(project.path))
+        self.backups.attach(self.label_page.writer)
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
@@ -345,6 +372,8 @@ class MainWindow(QMainWindow):
         # training job stops before the connection closes.
         self.train_page.shutdown()
         self.live_model.set_project(None)
+        self.backups.tick()  # a changed project gets its rolling backup before it closes
+        self.backups.attach(None)
         for page in self.project_pages:
             page.set_project(None)
         if self.project is not None:

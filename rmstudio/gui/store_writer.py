@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from ..core.backups import backup_if_changed, backup_project
+from ..core.errors import RmstudioError
 from ..core.labeling import add_better_response
 from ..core.project import Project
 
@@ -64,6 +66,12 @@ class StoreWriter(QObject):
     def set_setting(self, key: str, value) -> int:
         return self.submit("set_setting", key=key, value=value)
 
+    def backup(self, min_minutes: float | None = None, reason: str = "manual") -> int:
+        """A backup through this thread's connection, in order with the labels before it (a
+        read: it never waits for another connection's lock). With ``min_minutes``, only when
+        the project changed since the newest backup and that one is older (the rolling one)."""
+        return self.submit("backup", min_minutes=min_minutes, reason=reason)
+
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Finish the queued writes, close the connection and end the thread."""
         if not self._thread.isRunning():
@@ -100,6 +108,15 @@ class StoreWriter(QObject):
                 result["response_id"] = add_better_response(
                     project, request["comparison_id"], request["annotator"], request["text"],
                     note=request.get("note"))
+            elif op == "backup":
+                try:  # a failed backup is news, not a failed label: it goes in the result
+                    if request["min_minutes"] is None:
+                        made = backup_project(project.conn, project.path, request["reason"])
+                    else:
+                        made = backup_if_changed(project.conn, project.path, request["min_minutes"])
+                    result["backup"] = str(made.path) if made else None
+                except RmstudioError as exc:
+                    result["backup_error"] = str(exc)
             elif op == "set_setting":
                 project.set_setting(request["key"], request["value"])
             else:
