@@ -150,6 +150,11 @@ class Project:
         project.journal_mode = mode
         project.check = checked
         project.warning = None
+        try:
+            project.recovered = _recover_after_crash(project)
+        except BaseException:
+            project.close()
+            raise
         if shared_folder:
             project.warning = (f"{path.name} is on a {shared_folder}: WAL is off (it needs shared "
                                "memory), so only one program should use it at a time. Copy it "
@@ -286,6 +291,8 @@ class Project:
             f"""SELECT c.id FROM comparisons c
                 WHERE c.label_count = 0 AND NOT EXISTS (
                     SELECT 1 FROM labels l WHERE l.comparison_id = c.id AND l.annotator_id = ?)
+                  AND coalesce(c.import_id, 0) NOT IN (
+                    SELECT id FROM imports WHERE status = 'running')
                 ORDER BY c.label_count, c.{column} LIMIT 1""",
             (annotator_id,),
         ).fetchone()
@@ -451,6 +458,17 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _recover_after_crash(project: Project) -> dict:
+    """Finish what a killed process left: an import's rows are removed (all or nothing), a
+    training run is marked interrupted (resumable). Both leave live work alone and cost one
+    small query when nothing is pending."""
+    from .importer import recover_unfinished_imports
+    from .runs import mark_interrupted_runs
+
+    return {"imports": recover_unfinished_imports(project),
+            "runs_interrupted": mark_interrupted_runs(project)}
 
 
 def _build_new(path: Path) -> None:

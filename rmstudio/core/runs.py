@@ -4,20 +4,102 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 from dataclasses import asdict, is_dataclass
 
 from .project import Project, utc_now
 
-STATUSES = ("running", "finished", "cancelled", "failed")
+STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
+"""'interrupted': the process running it died (killed, crashed, the machine went down) while the
+run said 'running'; mark_interrupted_runs finds these. A fine-tune resumes from its last
+checkpoint as a cancelled one does."""
+
+
+def _process_started(pid: int) -> float:
+    """When process ``pid`` started (seconds since the epoch): with the pid, it names one process,
+    even after the pid is reused. psutil comes with accelerate and reads it on every platform."""
+    import psutil
+
+    return psutil.Process(pid).create_time()
+
+
+def process_owner() -> str:
+    """The owner stored with a running run: this host, this process and its start time."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                       "started": _process_started(os.getpid())})
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True when the process that owns a run is still alive, False when it is gone, None when this
+    machine cannot tell (no owner recorded, another host: the project lies on a shared folder)."""
+    import psutil
+
+    try:
+        found = json.loads(owner) if owner else None
+        if not isinstance(found, dict) or found.get("host") != socket.gethostname():
+            return None
+        process = psutil.Process(int(found["pid"]))
+        if process.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
+            return False
+        # Another process that got the pid later started later: it is not the run's.
+        return abs(process.create_time() - float(found["started"])) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # it exists, owned by someone else: do not declare it dead
+        return True
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def mark_interrupted_runs(project: Project) -> int:
+    """Mark 'running' runs whose process has died as 'interrupted'; returns how many.
+
+    Called when a project is opened: a run killed with its process (out of memory, a crash, a
+    power cut) never wrote its end, so it would say 'running' forever. A run whose owner is alive
+    (another window, a CLI run, a training child process), on another host or without a recorded
+    owner (started before owners were recorded) is left alone: it may really be running."""
+    running = project.conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
+    dead = [(run_id, owner) for run_id, owner in running if owner_alive(owner) is False]
+    if not dead:
+        return 0
+    marked = 0
+    with project.write():
+        for run_id, owner in dead:
+            pid = json.loads(owner).get("pid")
+            # `owner = ?`: a resume that claimed the run since the SELECT keeps it.
+            marked += project.conn.execute(
+                "UPDATE runs SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running' "
+                "AND owner = ?",
+                (f"interrupted: its process (pid {pid}) ended without finishing it; a fine-tune resumes "
+                 "from its last checkpoint", run_id, owner)).rowcount
+    return marked
 
 
 def start_run(project: Project, kind: str, name: str, config) -> int:
     payload = asdict(config) if is_dataclass(config) else dict(config)
     with project.write():
         return project.conn.execute(
-            "INSERT INTO runs (kind, name, config, status, started_at) VALUES (?, ?, ?, 'running', ?)",
-            (kind, name, json.dumps(payload, default=str), utc_now()),
+            "INSERT INTO runs (kind, name, config, status, started_at, owner) "
+            "VALUES (?, ?, ?, 'running', ?, ?)",
+            (kind, name, json.dumps(payload, default=str), utc_now(), process_owner()),
         ).lastrowid
+
+
+def claim_run(project: Project, run_id: int) -> None:
+    """Set a stopped run (cancelled, failed, interrupted) running again in this process (a resume).
+    Refuses a run whose owner is still alive: two processes would write one checkpoint folder."""
+    from .errors import RmstudioError
+
+    with project.write():
+        row = project.conn.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RmstudioError(f"there is no run {run_id} in this project")
+        if row[0] == "running" and row[1] != process_owner() and owner_alive(row[1]):
+            pid = json.loads(row[1]).get("pid")
+            raise RmstudioError(f"run {run_id} is still running (process {pid}); cancel it before resuming")
+        project.conn.execute("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, "
+                             "owner = ? WHERE id = ?", (process_owner(), run_id))
 
 
 def log_metrics(project: Project, run_id: int, step: int, metrics: dict[str, float]) -> None:

@@ -197,10 +197,94 @@ ALTER TABLE rankings ADD COLUMN scale TEXT NOT NULL DEFAULT 'order' CHECK (scale
 """
 
 
+M0004_CHUNKED_IMPORTS = """
+-- Imports commit in short chunks so labeling never waits on them. Until the last chunk is in,
+-- an import is 'running': its comparisons stay out of the label queue, and if it fails, is
+-- cancelled or its process dies, every row it added is found by import_id and removed again
+-- (importer.recover_unfinished_imports). owner ('host pid') and heartbeat (unix seconds, per
+-- chunk) tell a live import from a dead one.
+ALTER TABLE imports ADD COLUMN status TEXT NOT NULL DEFAULT 'done' CHECK (status IN ('running', 'done'));
+ALTER TABLE imports ADD COLUMN owner TEXT;
+ALTER TABLE imports ADD COLUMN heartbeat REAL;
+ALTER TABLE responses ADD COLUMN import_id INTEGER REFERENCES imports(id) ON DELETE SET NULL;
+ALTER TABLE labels ADD COLUMN import_id INTEGER REFERENCES imports(id) ON DELETE SET NULL;
+ALTER TABLE rankings ADD COLUMN import_id INTEGER REFERENCES imports(id) ON DELETE SET NULL;
+ALTER TABLE annotators ADD COLUMN import_id INTEGER REFERENCES imports(id) ON DELETE SET NULL;
+CREATE INDEX idx_prompts_import ON prompts (import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX idx_responses_import ON responses (import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX idx_comparisons_import ON comparisons (import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX idx_labels_import ON labels (import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX idx_rankings_import ON rankings (import_id) WHERE import_id IS NOT NULL;
+-- Removing a response or comparison must not scan whole child tables (ON DELETE CASCADE
+-- looks its children up by these columns).
+CREATE INDEX idx_comparisons_response_a ON comparisons (response_a_id);
+CREATE INDEX idx_comparisons_response_b ON comparisons (response_b_id);
+CREATE INDEX idx_ranking_entries_response ON ranking_entries (response_id);
+CREATE INDEX idx_feature_cache_response ON feature_cache (response_id);
+CREATE INDEX idx_label_events_comparison ON label_events (comparison_id);
+"""
+
+
+M0005_RUNS = """
+CREATE TABLE runs_new (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'cancelled', 'failed', 'interrupted')),
+    error       TEXT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    owner       TEXT                       -- JSON {host, pid, started} of the process running it
+)
+"""
+
+
+def _run_owner(conn: sqlite3.Connection) -> None:
+    """runs gets an owner (the process running it: runs.mark_interrupted_runs tells a dead run from
+    a live one by it) and the status 'interrupted' (its process died without finishing it).
+
+    SQLite cannot change a CHECK constraint in place, so runs is rebuilt. Foreign keys are on and
+    cannot be switched off inside this transaction, so DROP TABLE runs would cascade-delete every
+    metric and artifact: the tables referencing runs are moved aside first and recreated from their
+    own stored SQL (with their indexes and triggers) afterwards."""
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%'")]
+
+    def parents(table: str) -> set[str]:
+        return {fk[2] for fk in conn.execute(f'PRAGMA foreign_key_list("{table}")')}
+
+    children = [t for t in tables if "runs" in parents(t)]
+    grandchildren = [t for t in tables if parents(t) & set(children)]
+    if grandchildren:  # their rows would cascade away with the children's: refuse, loudly
+        raise sqlite3.DatabaseError(f"0005_run_owner cannot rebuild runs: {grandchildren} "
+                                    "reference its children")
+    saved = {}
+    for child in children:
+        saved[child] = [r[0] for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
+            "ORDER BY type <> 'table'", (child,))]  # the table first, then its indexes and triggers
+        conn.execute(f'CREATE TEMP TABLE "stash_{child}" AS SELECT * FROM "{child}"')
+        conn.execute(f'DROP TABLE "{child}"')
+    conn.execute(M0005_RUNS)
+    conn.execute("INSERT INTO runs_new (id, kind, name, config, status, error, started_at, finished_at) "
+                 "SELECT id, kind, name, config, status, error, started_at, finished_at FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_new RENAME TO runs")
+    for child, statements in saved.items():
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(f'INSERT INTO "{child}" SELECT * FROM temp."stash_{child}"')
+        conn.execute(f'DROP TABLE temp."stash_{child}"')
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _sql(M0001_INITIAL)),
     ("0002_feature_cache", _sql(M0002_FEATURE_CACHE)),
     ("0003_ranking_scale", _sql(M0003_RANKING_SCALE)),
+    ("0004_chunked_imports", _sql(M0004_CHUNKED_IMPORTS)),
+    ("0005_run_owner", _run_owner),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,7 +27,9 @@ def pair_key(prompt_hash: str, hash_a: str, hash_b: str) -> str:
 
 
 class ProjectWriter:
-    """Content-addressed inserts with in-memory id caches (fast bulk imports)."""
+    """Content-addressed inserts with in-memory id caches (fast bulk imports).
+
+    With an ``import_id`` every row it adds carries it, so an unfinished import can be removed."""
 
     def __init__(self, project: Project, import_id: int | None = None):
         self.conn: sqlite3.Connection = project.conn
@@ -36,6 +38,12 @@ class ProjectWriter:
         self._prompts: dict[str, int] = {}
         self._responses: dict[tuple[int, str], int] = {}
         self._random = random.Random()
+
+    def forget(self) -> None:
+        """Drop the id caches: for a writer that commits in chunks, since rows seen in an earlier
+        transaction may have been removed by another connection since."""
+        self._prompts.clear()
+        self._responses.clear()
 
     def prompt(self, text: Text) -> tuple[int, str, bool]:
         """Returns (prompt id, content hash, whether it was added now)."""
@@ -67,10 +75,10 @@ class ProjectWriter:
             self._responses[(prompt_id, key)] = row[0]
             return row[0], key, False
         cur = self.conn.execute(
-            """INSERT INTO responses (prompt_id, text, messages, model, settings, content_hash, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO responses (prompt_id, text, messages, model, settings, content_hash,
+                                      import_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             (prompt_id, text.text, messages_to_json(text.messages), model,
-             json.dumps(settings) if settings else None, key, self.now),
+             json.dumps(settings) if settings else None, key, self.import_id, self.now),
         )
         self._responses[(prompt_id, key)] = cur.lastrowid
         return cur.lastrowid, key, True
@@ -103,9 +111,10 @@ class ProjectWriter:
             same = (row[0], row[1], row[2]) == (choice, strength, note)
             return "duplicate" if same else "conflict"
         self.conn.execute(
-            """INSERT INTO labels (comparison_id, annotator_id, choice, strength, note, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (comparison_id, annotator_id, choice, strength, note, created_at or self.now),
+            """INSERT INTO labels (comparison_id, annotator_id, choice, strength, note, import_id,
+                                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (comparison_id, annotator_id, choice, strength, note, self.import_id,
+             created_at or self.now),
         )
         return "added"
 

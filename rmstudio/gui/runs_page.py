@@ -21,7 +21,8 @@ from .plots import color, make_plot, place_legend
 
 COLUMNS = ["Run", "Kind", "Name", "Status", "Started", "Duration", "Val accuracy"]
 PREFERRED_KEYS = ("val/accuracy", "val/loss", "train/loss", "train/accuracy")
-STATUS_COLORS = {"failed": "#c62828", "cancelled": "#8a6d00", "running": "#1565c0"}
+STATUS_COLORS = {"failed": "#c62828", "cancelled": "#8a6d00", "interrupted": "#8a6d00",
+                 "running": "#1565c0"}
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -135,7 +135,9 @@ def _wrap_lora(model, config: FinetuneConfig):
 
 @torch.no_grad()
 def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: float,
-              pack: bool = True, regression: bool = False) -> dict[str, float]:
+              pack: bool = True, regression: bool = False, should_stop=None) -> dict[str, float] | None:
+    """Validation metrics over ``rows``; None when ``should_stop()`` turns true on the way (a
+    validation set of thousands of pairs takes minutes on a CPU: a cancel must not wait for it)."""
     if not rows:
         return {}
     model.eval()
@@ -143,6 +145,9 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
     rc, rr, tg, mg = [], [], [], []
     for k in range(0, len(order), batch_size):
+        if should_stop is not None and should_stop():
+            model.train()
+            return None
         batch = [rows[i] for i in order[k:k + batch_size]]
         chosen, rejected = pair_rewards(model, batch, pad_id, bf16, pack)
         rc.append(chosen)
@@ -158,16 +163,78 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     return metrics
 
 
+# ---------------------------------------------------------------- faults
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()  # CPU allocators and MPS raise a plain RuntimeError
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def oom_message(config: FinetuneConfig, where: str = "") -> str:
+    """Out of memory, with a concrete smaller setting to try (half the batch, the same pairs a step)."""
+    said = f"out of memory{where} (batch_size={config.batch_size}, max_length={config.max_length})"
+    if config.batch_size > 1:
+        smaller = config.batch_size // 2
+        accum = math.ceil(config.batch_size * config.grad_accum / smaller)
+        return (f"{said}; try batch_size={smaller} with grad_accum={accum} to keep about "
+                f"{config.batch_size * config.grad_accum} pairs a step, or a lower max_length")
+    return f"{said}; try max_length={max(8, config.max_length // 2)}"
+
+
+def _weights_finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad)
+
+
+def _diverged(model, tokenizer, base, config, result, rows, out_dir: Path, pack, bf16, best,
+              at_step: int, what: str) -> FinetuneError:
+    """The error of a run whose loss or weights stopped being finite at ``at_step``. The weights in
+    memory are not trusted any more: the best validated weights (when kept) are exported instead,
+    and the last checkpoint (saved only while the weights were finite) stays for a resume."""
+    kept = []
+    if best is not None and (out_dir / "best").is_dir():
+        load_best(out_dir, model)
+        result.update(val=best["val"], best_step=best["step"], error=f"{what} at step {at_step}")
+        result["model_dir"] = str(export_model(model, tokenizer, base, config, result, rows, out_dir, pack,
+                                               bf16))
+        kept.append(f"the best validated weights (step {best['step']}) are exported to {result['model_dir']}")
+    found = list_checkpoints(out_dir)
+    if found:
+        result["checkpoint"] = str(found[-1])
+        kept.append(f"resume (with a lower learning rate) continues from {found[-1].name}")
+    error = FinetuneError(f"{what} at step {at_step}; try a lower learning rate than {config.lr:g} "
+                          f"(e.g. {config.lr / 10:g})" + "".join(f"; {k}" for k in kept))
+    error.result = result  # train_reward_model records what was kept as the run's artifacts
+    return error
+
+
 # ---------------------------------------------------------------- training
 
 def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, out_dir,
                    sink: ProgressSink | None = None, resume: bool = False, monitor_pairs=(),
                    rating_scale: tuple[float, float] = (0.0, 1.0)) -> dict:
+    """See _train_finetune. An out-of-memory anywhere (the probe, validation, the export, not only
+    the steps) becomes a FinetuneError that names a smaller batch to try."""
+    try:
+        return _train_finetune(base, train_pairs, val_pairs, config, out_dir, sink, resume, monitor_pairs,
+                               rating_scale)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _is_oom(exc):
+            raise
+        raise FinetuneError(oom_message(config)) from exc
+
+
+def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, out_dir,
+                    sink: ProgressSink | None = None, resume: bool = False, monitor_pairs=(),
+                    rating_scale: tuple[float, float] = (0.0, 1.0)) -> dict:
     """Train a reward model on ``train_pairs`` (TrainingPair-like), validate on ``val_pairs``.
 
     Logs ``train/{loss,accuracy,margin,mean_reward,num_tokens}``, ``epoch``, ``total_steps`` every
     step and ``val/{loss,accuracy,margin}`` every ``eval_every_steps`` and at the end. Polls
-    ``sink.should_stop()`` between forward passes; on cancel it saves a checkpoint and returns.
+    ``sink.should_stop()`` between forward passes (validation's too); on cancel it saves a
+    checkpoint and returns. A loss that is not finite stops the run at once with a FinetuneError
+    naming the step (see _diverged): NaN weights are never saved or exported.
     ``resume=True`` continues from the latest complete checkpoint in ``out_dir/checkpoints``.
     ``monitor_pairs`` (a held-out test set) are scored at every validation and logged as
     ``test/{loss,accuracy,margin}``: a curve to watch, never used to choose anything.
@@ -270,18 +337,26 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
 
     def watch_monitor() -> None:
         if monitor_rows:
-            watched = _evaluate(model, monitor_rows, pad_id, config.batch_size * 2, bf16, center, pack)
+            watched = _evaluate(model, monitor_rows, pad_id, config.batch_size * 2, bf16, center, pack,
+                                should_stop=sink.should_stop)
+            if watched is None:  # cancelled: the caller's next should_stop() check stops the run
+                return
             sink.log(step, {f"test/{k}": v for k, v in watched.items()} | {"total_steps": total_steps})
 
     def validate() -> None:
         nonlocal val_metrics
         if val_rows:
-            val_metrics = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack, regression)
+            measured = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack,
+                                 regression, should_stop=sink.should_stop)
+            if measured is None:  # cancelled: the caller's next should_stop() check stops the run
+                return
+            val_metrics = measured
             sink.log(step, {f"val/{k}": v for k, v in val_metrics.items()} | {"total_steps": total_steps})
             note_best()
         watch_monitor()
 
     status = "finished"
+    diverged = ("", 0)  # what stopped being finite and at which step, when status becomes 'failed'
     sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped})
     if probe is not None:
         sink.log(0, {"probe/l2": probe["l2"], "train/seconds": train_seconds, "total_steps": total_steps})
@@ -311,12 +386,17 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                     margin = torch.tensor([b[3] for b in batch], device=rc.device)
                     loss_target = torch.tensor([b[4] for b in batch], device=rc.device)
                     loss, metrics = _loss_and_metrics(rc, rr, target, margin, loss_target, center, regression)
+                    if not math.isfinite(metrics["loss"]):
+                        # Stop before the optimizer step: one NaN gradient turns every weight NaN.
+                        what = "NaN" if math.isnan(metrics["loss"]) else "infinite"
+                        status, diverged = "failed", (f"the training loss became {what}", step + 1)
+                        break
                     (loss / len(group)).backward()
                     for k, value in metrics.items():
                         sums[k] = sums.get(k, 0.0) + (0.0 if math.isnan(value) else value) / len(group)
                     # TRL's num_tokens: tokens of chosen + rejected, however we batch them
                     num_tokens += sum(len(b[0]) if regression else len(b[0]) + len(b[1]) for b in batch)
-                if status == "cancelled":
+                if status != "finished":
                     optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
                     break
                 optimizer.step()
@@ -334,18 +414,16 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
                 if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
                     validate()
                 if config.save_every_steps and step % config.save_every_steps == 0 and step < total_steps:
+                    if not _weights_finite(model):  # a finite loss, then an update that overflowed
+                        status, diverged = "failed", ("the weights became NaN or infinite", step)
+                        break
                     save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average)
                 if sink.should_stop():
                     status = "cancelled"
                     break
-    except torch.OutOfMemoryError as exc:
-        raise FinetuneError(f"out of memory at step {step + 1} (batch_size={config.batch_size}, "
-                            f"max_length={config.max_length}); lower batch_size or max_length and raise "
-                            "grad_accum to keep the effective batch") from exc
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-            raise FinetuneError(f"out of memory at step {step + 1} (batch_size={config.batch_size}, "
-                                f"max_length={config.max_length}); lower batch_size or max_length") from exc
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if _is_oom(exc):
+            raise FinetuneError(oom_message(config, f" at step {step + 1}")) from exc
         raise FinetuneError(f"training failed at step {step + 1}: {exc}") from exc
 
     mean, std = rating_scale
@@ -356,14 +434,24 @@ def train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, ou
               "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
               "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
               "train_seconds": train_seconds, "probe": probe}
+    if status == "failed":
+        raise _diverged(model, tokenizer, base, config, result, rows, out_dir, pack, bf16, best, diverged[1],
+                        diverged[0])
     if status == "cancelled":
         result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average))
         return result
+    if not _weights_finite(model):  # the last update overflowed: its loss was never computed
+        raise _diverged(model, tokenizer, base, config, result, rows, out_dir, pack, bf16, best, step,
+                        "the weights became NaN or infinite")
     if average.count:  # the candidate export is the average: validation judges it, not the last step
         average.copy_into(model)
         result["averaged_steps"] = average.count
         sink.log(step, {"averaged_steps": average.count, "total_steps": total_steps})
     validate()
+    if sink.should_stop():  # cancelled in the last validation: keep a checkpoint, resume finishes
+        result["status"] = "cancelled"
+        result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average))
+        return result
     result["last_val"] = val_metrics
     result["best_step"] = step
     if best is not None and best["step"] != step and clearly_better(best["val"], val_metrics):

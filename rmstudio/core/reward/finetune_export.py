@@ -103,6 +103,8 @@ def _distill_note(result: dict, config: FinetuneConfig) -> str:
 
 def _best_note(result: dict) -> str:
     best = result.get("best_step")
+    if result.get("error"):  # a diverged run exports its best validation, whatever the last step was
+        return f" (the weights are step {best}'s, the best validation before {result['error']})"
     if best is None or best == result["steps"]:
         return ""
     return (f" (the weights are step {best}'s: its validation loss beat the last step's by more than "

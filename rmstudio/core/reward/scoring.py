@@ -37,11 +37,15 @@ class RewardScorer:
         return score_texts(model, tokenizer, [prompt.text] * len(responses), [r.text for r in responses],
                            max_length)
 
-    def score_texts(self, prompts: Sequence[Text], responses: Sequence[Text], batch: int = 64) -> np.ndarray:
-        """Rewards of many (prompt, response) rows, in batches (each row its own prompt)."""
+    def score_texts(self, prompts: Sequence[Text], responses: Sequence[Text], batch: int = 64,
+                    sink: ProgressSink | None = None) -> np.ndarray:
+        """Rewards of many (prompt, response) rows, in batches (each row its own prompt). When
+        ``sink.should_stop()`` turns true the rest is skipped (zeros for an instant model, left
+        out for a fine-tuned one): the caller must not use a stopped result."""
+        sink = sink or NullSink()
         if self.instant is not None:
             groups = [(p, [r]) for p, r in zip(prompts, responses)]
-            features = self.instant.extractor.extract(groups).astype("<f2").astype(np.float32)
+            features = self.instant.extractor.extract(groups, sink).astype("<f2").astype(np.float32)
             import torch
 
             with torch.no_grad():
@@ -49,9 +53,12 @@ class RewardScorer:
         from .finetune import score_texts
 
         model, tokenizer, max_length = self.hf
-        out = [score_texts(model, tokenizer, [p.text for p in prompts[k:k + batch]],
-                           [r.text for r in responses[k:k + batch]], max_length)
-               for k in range(0, len(prompts), batch)]
+        out = []
+        for k in range(0, len(prompts), batch):
+            if sink.should_stop():
+                break
+            out.append(score_texts(model, tokenizer, [p.text for p in prompts[k:k + batch]],
+                                   [r.text for r in responses[k:k + batch]], max_length))
         return np.concatenate(out) if out else np.zeros(0)
 
     def score_pairs(self, pairs: Sequence[TrainingPair], sink: ProgressSink | None = None,
@@ -70,6 +77,8 @@ class RewardScorer:
         model, tokenizer, max_length = self.hf
         chosen, rejected = [], []
         for start in range(0, len(pairs), batch_pairs):
+            if sink.should_stop():  # a cancel skips the rest: the caller must not use the partial result
+                break
             batch = pairs[start:start + batch_pairs]
             prompts = [p.prompt.text for p in batch]
             rewards = score_texts(model, tokenizer, prompts + prompts,

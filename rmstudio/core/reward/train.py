@@ -20,7 +20,7 @@ import numpy as np
 
 from ..progress import NullSink, ProgressSink
 from ..project import Project
-from ..runs import add_artifact, finish_run, log_metrics, start_run
+from ..runs import add_artifact, claim_run, finish_run, log_metrics, start_run
 from .data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
 from .evaluate import evaluate_pairs, evaluate_ratings
 from .features import FeatureSpec
@@ -149,12 +149,11 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
         monitor = pairs_from_file(config.monitor_file) if config.monitor_file and config.method != "instant" else []
         resume_from = config.finetune.get("resume") if config.method != "instant" else None
         if resume_from:
-            # Continue a cancelled fine-tune in its own folder and run (same split: same seed).
+            # Continue a cancelled, failed or interrupted fine-tune in its own folder and run (same
+            # split: same seed), now owned by this process.
             run_id = _run_id_of(project, Path(resume_from))
             out_dir = Path(resume_from)
-            with project.write():
-                project.conn.execute("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL "
-                                     "WHERE id = ?", (run_id,))
+            claim_run(project, run_id)
         else:
             run_id = start_run(project, "reward", f"{config.method} on {config.base}", asdict(config))
             out_dir = runs_dir(project_path) / f"run-{run_id}"
@@ -176,6 +175,12 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
                            "checkpoint": None, "model_dir": "", "metrics": {}, "evaluation": {}})
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+            kept = getattr(exc, "result", None) or {}  # a diverged fine-tune keeps its best weights
+            if kept.get("model_dir"):
+                add_artifact(project, run_id, "model", kept["model_dir"], {"method": config.method,
+                                                                          "step": kept.get("best_step")})
+            if kept.get("checkpoint"):
+                add_artifact(project, run_id, "checkpoint", kept["checkpoint"], {"step": kept.get("steps")})
             finish_run(project, run_id, status, f"{exc}\n{traceback.format_exc()}")
             raise
         result["seconds"] = time.perf_counter() - started
@@ -351,13 +356,32 @@ def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = Fals
     if result["status"] == "finished" and val:
         sink.log(result["steps"], {"stage": "evaluate"})
         scorer = load_reward_model(result["model_dir"], device=config.device)
+        stop = _StopOnly(sink)
         if config.objective == "regression":
-            predicted = scorer.score_texts([it.prompt for it in val], [it.response for it in val])
+            predicted = scorer.score_texts([it.prompt for it in val], [it.response for it in val], sink=stop)
+        else:
+            r_c, r_r = scorer.score_pairs(val, stop)
+        if sink.should_stop():  # cancelled while scoring: the model is whole, its evaluation is not
+            result["evaluation"] = {}
+            result["evaluation_skipped"] = "cancelled"
+        elif config.objective == "regression":
             # the evaluation reads the reward as the standardised rating: undo the probe's offset
             mean, std = result["rating_mean"], result["rating_std"]
             result["evaluation"] = evaluate_ratings(val, (predicted * std + mean - scale[0]) / scale[1],
                                                     scale[0], scale[1])
         else:
-            r_c, r_r = scorer.score_pairs(val)
             result["evaluation"] = evaluate_pairs(val, r_c, r_r)
     return result
+
+
+class _StopOnly:
+    """Passes a cancel through to a scoring loop without its progress (not training metrics)."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def log(self, step: int, metrics: dict) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return self.sink.should_stop()

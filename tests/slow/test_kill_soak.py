@@ -1,0 +1,17 @@
+"""The long reliability runs: `RMSTUDIO_SLOW=1 pytest tests/slow -q` (about 15 minutes on 2 cores).
+Their figures are in the README's Reliability section."""
+
+import os
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get("RMSTUDIO_SLOW"),
+                                reason="long run: set RMSTUDIO_SLOW=1")
+
+
+def test_1000_kills_while_labeling(tmp_path):
+    from store.test_kill_labeling import kill_rounds, make_project
+
+    path = make_project(tmp_path / "p.rmstudio", pairs=500)
+    acknowledged = kill_rounds(path, rounds=int(os.environ.get("RMSTUDIO_KILLS", "1000")), seed=1)
+    print(f"\\n1000 kills: {acknowledged} acknowledged labels, all present")
