@@ -68,6 +68,16 @@ def is_corruption(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) and any(w in str(exc).lower() for w in CORRUPTION_WORDS)
 
 
+def as_damage(exc: BaseException, path: Path) -> DamagedProject | None:
+    """``exc`` as a ``DamagedProject`` when it reports damage (None otherwise): for code that
+    reads a project whose bounded check did not reach the damaged page."""
+    if isinstance(exc, DamagedProject):
+        return exc
+    if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+        return DamagedProject(path, str(exc))
+    return None
+
+
 def check_project_file(path: Path, newest_schema: int, budget_s: float = QUICK_CHECK_BUDGET_S) -> FileCheck:
     """Raise ``ProjectError`` (``DamagedProject`` for damage) unless ``path`` is a project this
     rmstudio can open; the file is never modified."""

@@ -13,24 +13,22 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from . import file_guard
 from .errors import ProjectError
 from .filesystems import network_folder_kind
+from .import_chunks import recover_unfinished_imports
 from .integrity import DamagedProject, FileCheck, check_project_file, is_corruption
 from .records import CHOICES, Message, Text
+from .runs import mark_interrupted_runs
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .timefmt import utc_now  # noqa: F401 - also imported from here by older modules
 
 SUFFIX = ".rmstudio"
 BUSY_TIMEOUT_MS = 5000
 # SQLite primary result codes (sqlite3.h) that write errors are sorted by.
 SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 6, 8, 10, 13
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def messages_to_json(messages: tuple[Message, ...] | None) -> str | None:
@@ -464,9 +462,6 @@ def _recover_after_crash(project: Project) -> dict:
     """Finish what a killed process left: an import's rows are removed (all or nothing), a
     training run is marked interrupted (resumable). Both leave live work alone and cost one
     small query when nothing is pending."""
-    from .importer import recover_unfinished_imports
-    from .runs import mark_interrupted_runs
-
     return {"imports": recover_unfinished_imports(project),
             "runs_interrupted": mark_interrupted_runs(project)}
 

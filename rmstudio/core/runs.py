@@ -4,52 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
 from dataclasses import asdict, is_dataclass
+from typing import TYPE_CHECKING
 
-from .project import Project, utc_now
+from .processes import owner_alive, process_owner
+from .timefmt import utc_now
+
+if TYPE_CHECKING:  # runs.py is imported by project.py (runs interrupted by a crash, on open)
+    from .project import Project
 
 STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
 """'interrupted': the process running it died (killed, crashed, the machine went down) while the
 run said 'running'; mark_interrupted_runs finds these. A fine-tune resumes from its last
 checkpoint as a cancelled one does."""
-
-
-def _process_started(pid: int) -> float:
-    """When process ``pid`` started (seconds since the epoch): with the pid, it names one process,
-    even after the pid is reused. psutil comes with accelerate and reads it on every platform."""
-    import psutil
-
-    return psutil.Process(pid).create_time()
-
-
-def process_owner() -> str:
-    """The owner stored with a running run: this host, this process and its start time."""
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                       "started": _process_started(os.getpid())})
-
-
-def owner_alive(owner: str | None) -> bool | None:
-    """True when the process that owns a run is still alive, False when it is gone, None when this
-    machine cannot tell (no owner recorded, another host: the project lies on a shared folder)."""
-    import psutil
-
-    try:
-        found = json.loads(owner) if owner else None
-        if not isinstance(found, dict) or found.get("host") != socket.gethostname():
-            return None
-        process = psutil.Process(int(found["pid"]))
-        if process.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
-            return False
-        # Another process that got the pid later started later: it is not the run's.
-        return abs(process.create_time() - float(found["started"])) < 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # it exists, owned by someone else: do not declare it dead
-        return True
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def mark_interrupted_runs(project: Project) -> int:

@@ -1,6 +1,14 @@
-"""How long something took or has left, in words a person reads at a glance."""
+"""Time as rmstudio stores it, and how long something took or has left, in words a person
+reads at a glance."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utc_now() -> str:
+    """The time stamps stored in a project: UTC, ISO 8601, microseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def format_duration(seconds: float | None) -> str:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from ..core.demo import HH_WARNING, demo_project_path
 from ..core.errors import RmstudioError
-from ..core.integrity import DamagedProject
+from ..core.integrity import DamagedProject, as_damage
 from ..core.project import SUFFIX, Project
 from .backup_actions import BackupScheduler, choose_and_restore, offer_restore
 from .browse_page import BrowsePage
@@ -321,21 +321,33 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str | Path) -> bool:
         try:
             project = Project.open(path)
-        except DamagedProject as exc:
-            # Nothing was written to it; offer the newest intact backup (the file is kept).
-            problem = f"{exc.path.name} is damaged ({exc.reason}). Nothing was written to it."
-            if offer_restore(self, exc.path, problem):
-                return self.open_project(exc.path)
-            return False
         except RmstudioError as exc:
-            QMessageBox.warning(self, "Cannot open project", str(exc))
-            return False
-        self._set_project(project)
+            return self._refused(exc)
+        try:
+            self._set_project(project)
+        except Exception as exc:
+            # The bounded check on open may not reach every page of a big file: damage met by
+            # the first reads closes the project again rather than leave the window half-open.
+            self.close_project()
+            damage = as_damage(exc, project.path)
+            if damage is None:
+                raise
+            return self._refused(damage)
         if project.warning:
             self.status_project.setText(f"Project: {project.path.name} ⚠")
             self.status_project.setToolTip(project.warning)
             QMessageBox.warning(self, "Project on a shared folder", project.warning)
         return True
+
+    def _refused(self, exc: RmstudioError) -> bool:
+        if isinstance(exc, DamagedProject):
+            # Nothing was written to it; offer the newest intact backup (the file is kept).
+            problem = f"{exc.path.name} is damaged ({exc.reason}). Nothing was written to it."
+            if offer_restore(self, exc.path, problem):
+                return self.open_project(exc.path)
+            return False
+        QMessageBox.warning(self, "Cannot open project", str(exc))
+        return False
 
     def restore_backup_dialog(self) -> None:
         """File → Restore backup…: close the project, put the chosen backup in its place, reopen."""

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import write_jsonl
 
+import rmstudio.core.import_chunks as import_chunks
 import rmstudio.core.importer as importer
 from rmstudio.core.errors import FormatError
-from rmstudio.core.importer import ImportCancelled, import_files, recover_unfinished_imports
+from rmstudio.core.import_chunks import recover_unfinished_imports
+from rmstudio.core.importer import ImportCancelled, import_files
 from rmstudio.core.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,8 +49,8 @@ def committed(path, sql):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 40 records, no pause: many commits in a small, fast import."""
-    monkeypatch.setattr(importer, "CHUNK_RECORDS", 40)
-    monkeypatch.setattr(importer, "GAP_SECONDS", 0.0)
+    monkeypatch.setattr(import_chunks, "CHUNK_RECORDS", 40)
+    monkeypatch.setattr(import_chunks, "GAP_SECONDS", 0.0)
     monkeypatch.setattr(importer, "PROGRESS_EVERY", 50)
 
 
@@ -159,7 +161,7 @@ def test_labels_written_during_an_import_never_fail_nor_wait_long(project, tmp_p
 
 
 def after_each_chunk(monkeypatch, hook):
-    original = importer._Chunks.chunk
+    original = import_chunks.Chunks.chunk
 
     @contextmanager
     def chunk(self):
@@ -167,7 +169,7 @@ def after_each_chunk(monkeypatch, hook):
             yield conn
         hook()
 
-    monkeypatch.setattr(importer._Chunks, "chunk", chunk)
+    monkeypatch.setattr(import_chunks.Chunks, "chunk", chunk)
 
 
 def test_an_unfinished_import_stays_out_of_the_queue(project, tmp_path, small_chunks,
@@ -209,11 +211,12 @@ def test_recover_with_nothing_pending_changes_nothing(project, tmp_path):
 
 CHILD = r"""
 import sys, time
+import rmstudio.core.import_chunks as import_chunks
 import rmstudio.core.importer as importer
 from rmstudio.core.project import Project
 
-importer.CHUNK_RECORDS, importer.GAP_SECONDS = 40, 0.0
-original = importer._Chunks.chunk
+import_chunks.CHUNK_RECORDS, import_chunks.GAP_SECONDS = 40, 0.0
+original = import_chunks.Chunks.chunk
 commits = 0
 
 class Chunk:
@@ -230,7 +233,7 @@ class Chunk:
             time.sleep(600)
         return result
 
-importer._Chunks.chunk = lambda self: Chunk(self)
+import_chunks.Chunks.chunk = lambda self: Chunk(self)
 with Project.open(sys.argv[1]) as project:
     importer.import_files(project, [sys.argv[2]])
 """

@@ -92,3 +92,30 @@ def test_a_network_folder_project_warns_on_open(window, tmp_path, monkeypatch):
     assert window.project.journal_mode == "delete"
     assert "network folder" in warned[0]
     assert "⚠" in window.status_project.text()
+
+
+def test_damage_beyond_the_bounded_check_closes_the_project_and_offers_restore(window, tmp_path,
+                                                                                monkeypatch):
+    """A big file's check stops after 3 s; damage the first reads meet must not leave the window
+    half-open with a traceback."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from rmstudio.core import project as project_module
+
+    path = tmp_path / "p.rmstudio"
+    with Project.create(path) as project:
+        add_pairs(project, 200)
+    with open(path, "r+b") as fh:  # garbage over the comparisons' last pages
+        fh.seek(path.stat().st_size - 3 * 4096)
+        fh.write(os.urandom(3 * 4096))
+    monkeypatch.setattr(project_module, "check_project_file", lambda *a: None)  # out of time
+    shown = []
+
+    def cancel(box):
+        shown.append(box.text())
+        return QMessageBox.Cancel
+
+    monkeypatch.setattr(QMessageBox, "exec", cancel)
+    assert not window.open_project(path)
+    assert window.project is None and window.stack.currentWidget() is window.welcome
+    assert "damaged" in shown[0]
