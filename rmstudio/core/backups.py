@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import file_guard
+from .durable import fsync_file, fsync_folder, os_reason
 from .errors import ProjectError
 from .integrity import check_copy, check_project_file, read_only_uri
 
@@ -86,12 +87,12 @@ def backup_project(conn: sqlite3.Connection, project_path: Path, reason: str = "
         folder.mkdir(exist_ok=True)
         _copy_through_sqlite(conn, tmp)
         check_copy(tmp)
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        fsync_folder(folder)
     except (OSError, sqlite3.Error, ProjectError) as exc:
         _remove_quietly(tmp)
-        raise ProjectError(f"backup of {project_path.name} failed: {_reason(exc)}; "
+        raise ProjectError(f"backup of {project_path.name} failed: {os_reason(exc)}; "
                            "the project itself is unchanged") from None
     if thin:
         thin_backups(project_path)
@@ -168,7 +169,7 @@ def restore_backup(project_path: Path, backup: Path, newest_schema: int) -> Path
         finally:
             source.close()
         check_copy(tmp)
-        _fsync(tmp)
+        fsync_file(tmp)
         kept = project_path
         if project_path.exists():
             kept = project_path.with_name(f"{project_path.name}.replaced-{stamp}")
@@ -178,18 +179,12 @@ def restore_backup(project_path: Path, backup: Path, newest_schema: int) -> Path
                 if old.exists():
                     os.replace(old, Path(str(kept) + side))
         os.replace(tmp, project_path)
-        _fsync_dir(project_path.parent)
+        fsync_folder(project_path.parent)
     except (OSError, sqlite3.Error) as exc:
         _remove_quietly(tmp)
         raise ProjectError(f"restore of {project_path.name} from {backup.name} failed: "
-                           f"{_reason(exc)}") from None
+                           f"{os_reason(exc)}") from None
     return kept
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower() + (f" ({exc.filename})" if exc.filename else "")
-    return str(exc)
 
 
 def _mtime(path: Path) -> float:
@@ -197,21 +192,6 @@ def _mtime(path: Path) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        _fsync(folder)
-    except OSError:
-        pass  # some filesystems cannot fsync a folder; the rename is still atomic
 
 
 def _remove_quietly(path: Path | None) -> None:

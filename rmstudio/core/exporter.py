@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .durable import fsync_folder
 from .errors import RmstudioError
 from .formats import hh_to_messages
 from .project import Project
@@ -196,7 +197,7 @@ def _write_atomically(out: Path, fmt: str, rows: list[dict]) -> None:
         if isinstance(exc, OSError):
             raise ExportError(f"cannot write {out}: {_reason(exc)}") from exc
         raise
-    _fsync_folder(out.parent)
+    fsync_folder(out.parent)
 
 
 def _reason(exc: OSError) -> str:
@@ -219,23 +220,6 @@ def _umask() -> int:
     mask = os.umask(0o077)
     os.umask(mask)
     return mask
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX). Best effort: the file's bytes are already synced,
-    and some systems (Windows, some network file systems) cannot sync a folder."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_text(fh, fmt: str, rows: list[dict]) -> None:

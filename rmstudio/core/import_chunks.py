@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 CHUNK_RECORDS = 5000  # a chunk commits after this many records...
 CHUNK_SECONDS = 0.05  # ...or after this long holding the write lock, whichever comes first
-# The least pause between two chunks of one import. SQLite's busy handler retries a waiting
-# writer 0, 1, 3, 8, 18, 33, 53, 78 and 103 ms after it first met the lock (then every 100 ms):
-# a pause of 30 ms after a chunk of <= 50 ms always contains one of those retries, so a label
-# written during an import waits at most ~80 ms. Parsing the next records fills the pause.
-GAP_SECONDS = 0.03
+# The least pause between two chunks of one import. A waiting writer retries the write lock
+# every ~1 ms (Project._begin_immediate), so a pause of 10 ms after a chunk of <= 50 ms lets
+# every label that waited get in: a label waits at most ~60 ms. Parsing the next records fills
+# the pause.
+GAP_SECONDS = 0.01
 # A running import whose process is on another machine is taken for dead after this long
 # without a chunk (on this machine its process id says whether it still runs).
 STALE_AFTER_S = 600.0

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import file_guard
+from .durable import fsync_file, fsync_folder
 from .errors import ProjectError
 from .filesystems import network_folder_kind
 from .import_chunks import recover_unfinished_imports
@@ -27,6 +30,11 @@ from .timefmt import utc_now  # noqa: F401 - also imported from here by older mo
 
 SUFFIX = ".rmstudio"
 BUSY_TIMEOUT_MS = 5000
+# A writer waiting for the write lock retries BEGIN IMMEDIATE this often (jittered). SQLite's own
+# busy handler backs off to 25-100 ms sleeps and keeps no queue, so a writer that comes back
+# sooner (another labeler, the next import chunk) wins again and again: a labeler waited 4.5 s
+# (benchmarks/two_labelers.py). Polling every ~1 ms takes a free lock within ~1 ms.
+BUSY_POLL_S = 0.001
 # SQLite primary result codes (sqlite3.h) that write errors are sorted by.
 SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 5, 6, 8, 10, 13
 
@@ -190,7 +198,7 @@ class Project:
         if self.damaged:
             raise DamagedProject(self.path, self.damaged)
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin_immediate()
         except sqlite3.Error as exc:
             raise self._store_error(exc) from None
         try:
@@ -207,6 +215,27 @@ class Project:
             if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
                 raise self._store_error(exc) from None
             raise
+
+    def _begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE, retried every ~BUSY_POLL_S for up to BUSY_TIMEOUT_MS while another
+        connection holds the write lock (the busy handler is off meanwhile: see BUSY_POLL_S).
+        Raises the last sqlite3 error when the lock stays taken."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF  # Python 3.11+
+                    busy = code in (SQLITE_BUSY, SQLITE_LOCKED) or (not code and "locked" in str(exc))
+                    if not busy or time.monotonic() >= deadline:
+                        raise
+                time.sleep(BUSY_POLL_S * (0.5 + random.random()))
+        finally:
+            # Reads, checkpoints and COMMIT keep SQLite's busy handler.
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _store_error(self, exc: sqlite3.Error) -> ProjectError:
         name = self.path.name
@@ -477,11 +506,7 @@ def _build_new(path: Path) -> None:
             _migrate(conn, tmp)
         finally:
             conn.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(tmp)
         try:
             os.link(tmp, path)  # fails if the name was taken meanwhile: never clobber a file
         except FileExistsError:
@@ -490,6 +515,7 @@ def _build_new(path: Path) -> None:
             if path.exists():
                 raise ProjectError(f"{path} already exists; open it instead, or choose another name") from None
             os.replace(tmp, path)  # folders without hard links (some network and FAT disks)
+        fsync_folder(path.parent)
     except (OSError, sqlite3.Error) as exc:
         reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ProjectError(f"cannot create {path}: {reason}; nothing was created") from None

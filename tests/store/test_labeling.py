@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -163,3 +164,33 @@ def test_pairs_sent_back_for_review_come_first_until_relabeled(project):
     assert next_for_annotator(project, "ann") == ids[2]
     project.set_label(ids[2], "ann", "b")
     assert next_for_annotator(project, "ann") == ids[0]
+
+
+def test_a_writer_that_comes_back_fast_cannot_starve_a_label(project):
+    """Another process takes the write lock again 1 ms after each release (a busy import, or
+    other labelers). SQLite's own busy handler sleeps 25-100 ms between tries and so kept
+    missing those gaps: a labeler waited 4.5 s or failed with 'busy'. The write lock is polled
+    instead, so each label gets in at one of the first gaps."""
+    import subprocess
+    import sys
+    import time
+
+    ids = add_pairs(project, 12)
+    hog = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    c.execute('BEGIN IMMEDIATE'); time.sleep(0.03); c.execute('COMMIT'); time.sleep(0.001)\n"),
+        str(project.path)], stdout=subprocess.PIPE, text=True)
+    waits = []
+    try:
+        assert hog.stdout.readline().strip() == "ready"
+        for cid in ids:
+            start = time.perf_counter()
+            project.set_label(cid, "ann", "a")
+            waits.append(time.perf_counter() - start)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert max(waits) < 1.0, f"a label waited {max(waits):.2f} s (all: {sorted(waits)})"
