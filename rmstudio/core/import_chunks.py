@@ -115,7 +115,7 @@ def recover_unfinished_imports(project) -> list[dict]:
     if "status" not in columns:  # not migrated yet: nothing can be pending
         return []
     rows = project.conn.execute(
-        "SELECT id, path, owner, heartbeat FROM imports WHERE status = 'running' ORDER BY id"
+        "SELECT id, path, owner, heartbeat FROM imports WHERE status = 'running' ORDER BY id DESC"
     ).fetchall()
     removed = []
     for row in rows:
@@ -177,7 +177,9 @@ def discard_imports(project, import_ids: list[int]) -> int:
         return 0
     chunks = Chunks(project)
     conn = project.conn
-    for import_id in import_ids:
+    # Newest first: a later file's rows can point at an earlier file's (a prompt both hold),
+    # and an earlier import's rows are only free to go once the later ones are gone.
+    for import_id in sorted(import_ids, reverse=True):
         for select, delete in _DISCARD_STEPS:
             after = 0
             while True:

@@ -331,6 +331,7 @@ class _RowParser:
         if not isinstance(value, str):
             raise self.fail(f"expected text or null, got {describe_json_type(value)}", field=key)
         self._check_length(value, key)
+        self._check_encodable(value, key)
         return value
 
     # --- text helpers --------------------------------------------------------------------

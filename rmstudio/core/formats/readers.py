@@ -312,10 +312,18 @@ def _csv_rows(stream, path, limits, position) -> Iterator[tuple[int, Row]]:
 
 def _check_header(fields: list[str], path: str, line: int) -> list[str]:
     names = [name.strip() for name in fields]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    seen: set[str] = set()
+    duplicates = sorted({name for name in names if name in seen or seen.add(name)})  # linear
     if duplicates:
-        raise FormatError(path, f"header has duplicate columns: {', '.join(duplicates)}", line=line)
+        shown = ", ".join(_printable(name) for name in duplicates[:20])
+        more = f" and {len(duplicates) - 20} more" if len(duplicates) > 20 else ""
+        raise FormatError(path, f"header has duplicate columns: {shown}{more}", line=line)
     return names
+
+
+def _printable(text: str) -> str:
+    """`text` as is when plain, else as a repr, so a message stays on one line."""
+    return text if text.isprintable() and text else repr(text)
 
 
 def _parquet_rows(path, limits, position) -> Iterator[tuple[int, Row]]:
@@ -341,8 +349,10 @@ def _parquet_rows(path, limits, position) -> Iterator[tuple[int, Row]]:
                 index += 1
                 position.line = index
                 yield index, row
-    except (pyarrow.ArrowException, OSError, ValueError) as exc:
-        raise FormatError(path, f"cannot read Parquet file: {exc}", line=position.line) from None
+    except (pyarrow.ArrowException, OSError, ValueError, OverflowError) as exc:
+        # OverflowError: a date or duration beyond what Python's datetime can hold.
+        reason = " ".join(str(exc).split())  # Arrow messages can span lines
+        raise FormatError(path, f"cannot read Parquet file: {reason}", line=position.line) from None
 
 
 _READERS.update(jsonl=_jsonl_rows, json=_json_rows, csv=_csv_rows)
