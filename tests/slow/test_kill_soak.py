@@ -1,4 +1,4 @@
-"""The long reliability runs: `RMSTUDIO_SLOW=1 pytest tests/slow -q` (about 15 minutes on 2 cores).
+"""The long reliability runs: `RMSTUDIO_SLOW=1 pytest tests/slow -q` (about 17 minutes on 2 cores).
 Their figures are in the README's Reliability section."""
 
 import os
@@ -13,5 +13,6 @@ def test_1000_kills_while_labeling(tmp_path):
     from store.test_kill_labeling import kill_rounds, make_project
 
     path = make_project(tmp_path / "p.rmstudio", pairs=500)
-    acknowledged = kill_rounds(path, rounds=int(os.environ.get("RMSTUDIO_KILLS", "1000")), seed=1)
-    print(f"\\n1000 kills: {acknowledged} acknowledged labels, all present")
+    rounds = int(os.environ.get("RMSTUDIO_KILLS", "1000"))
+    acknowledged = kill_rounds(path, rounds=rounds, seed=1)
+    print(f"\n{rounds} kills: {acknowledged} acknowledged labels, all present")
