@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from rmstudio.core.generation import GenerationConfig, format_prompt, generate_responses  # noqa: E402
-from rmstudio.core.models import load_causal_lm, pick_device  # noqa: E402
-from rmstudio.core.records import Text  # noqa: E402
+from rmstudio.core.models.generation import GenerationConfig, format_prompt, generate_responses  # noqa: E402
+from rmstudio.core.models.loading import load_causal_lm, pick_device  # noqa: E402
+from rmstudio.core.data.records import Text  # noqa: E402
 
 PROMPTS = [
     "What should I cook for dinner tonight with rice and eggs?",

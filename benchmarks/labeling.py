@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from rmstudio.core.project import Project, utc_now  # noqa: E402
+from rmstudio.core.store.project import Project, utc_now  # noqa: E402
 
 # PySide6 6.12.0 on CPython < 3.12 drops one reference to None on every call of a method that
 # returns void (setText, processEvents, ...): ~5,000 such calls and the interpreter aborts with

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.resources import resource
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.resources import resource
 from rmstudio.core.reward.data import pairs_from_file
 from rmstudio.core.reward.evaluate import evaluate_pairs
 from rmstudio.core.reward.scoring import load_reward_model

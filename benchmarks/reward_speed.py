@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from rmstudio.core.formats import iter_records  # noqa: E402
+from rmstudio.core.data.formats import iter_records  # noqa: E402
 from rmstudio.core.reward.data import TrainingPair  # noqa: E402
 from rmstudio.core.reward.finetune import (  # noqa: E402
     FinetuneConfig, encode_pairs, _evaluate, encode_pair_text, load_reward_model, resolve_bf16,

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
 
 WORDS = ("the reward model prefers clear helpful answers that explain why and stay kind to the "
          "user while avoiding harm or needless length in every response given").split()

@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from import_while_labeling import percentile, write_dataset  # noqa: E402
 
-from rmstudio.core.importer import import_files  # noqa: E402
-from rmstudio.core.project import Project  # noqa: E402
+from rmstudio.core.data.importer import import_files  # noqa: E402
+from rmstudio.core.store.project import Project  # noqa: E402
 
 SEED_ROWS = 2_000
 FIXES = ("none", "busy-handler", "normal")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .core.errors import RmstudioError
+from rmstudio.core.errors import RmstudioError
 
 
 class TqdmSink:
@@ -29,7 +29,7 @@ class TqdmSink:
 
 
 def cmd_new(args) -> int:
-    from .core.project import Project
+    from rmstudio.core.store.project import Project
 
     with Project.create(args.project) as project:
         print(f"created {project.path}")
@@ -37,9 +37,9 @@ def cmd_new(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .core.formats import Limits
-    from .core.importer import import_files
-    from .core.project import Project
+    from rmstudio.core.data.formats import Limits
+    from rmstudio.core.data.importer import import_files
+    from rmstudio.core.store.project import Project
 
     limits = Limits(max_line_bytes=args.max_record_mb * 2**20)
     with Project.open(args.project) as project:
@@ -53,8 +53,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .core.exporter import export_project
-    from .core.project import Project
+    from rmstudio.core.data.exporter import export_project
+    from rmstudio.core.store.project import Project
 
     with Project.open(args.project) as project:
         report = export_project(project, args.out, schema=args.schema, file_format=args.format,
@@ -64,8 +64,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .core.project import Project
-    from .core.stats import format_stats, project_stats
+    from rmstudio.core.store.project import Project
+    from rmstudio.core.labeling.stats import format_stats, project_stats
 
     with Project.open(args.project) as project:
         stats = project_stats(project)
@@ -74,10 +74,10 @@ def cmd_stats(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .core.collect import generate_pairs, prompts_without_pairs
-    from .core.generation import GenerationConfig
-    from .core.models import pick_device
-    from .core.project import Project
+    from rmstudio.core.models.collect import generate_pairs, prompts_without_pairs
+    from rmstudio.core.models.generation import GenerationConfig
+    from rmstudio.core.models.loading import pick_device
+    from rmstudio.core.store.project import Project
 
     try:
         config = GenerationConfig(num_responses=args.num_responses, temperature=args.temperature,
@@ -143,7 +143,7 @@ class TrainProgress:
 def cmd_train_rm(args) -> int:
     import shutil
 
-    from .core.reward.train import RewardTrainConfig, train_reward_model
+    from rmstudio.core.reward.train import RewardTrainConfig, train_reward_model
 
     finetune = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr,
                                   "batch_size": args.batch_size, "max_length": args.max_length,
@@ -165,7 +165,7 @@ def cmd_train_rm(args) -> int:
         return 2
     test_pairs = None
     if args.test_file:  # read now: a bad test file fails before training, not after it
-        from .core.reward.data import pairs_from_file
+        from rmstudio.core.reward.data import pairs_from_file
 
         test_pairs = pairs_from_file(args.test_file)
         if not test_pairs:
@@ -199,8 +199,8 @@ def cmd_train_rm(args) -> int:
         shutil.copytree(result["model_dir"], out, dirs_exist_ok=True)
         print(f"model written to {out}")
     if test_pairs and result.get("model_dir"):
-        from .core.reward.evaluate import evaluate_pairs
-        from .core.reward.scoring import load_reward_model
+        from rmstudio.core.reward.evaluate import evaluate_pairs
+        from rmstudio.core.reward.scoring import load_reward_model
 
         pairs = test_pairs
         scorer = load_reward_model(result["model_dir"], device=args.device)
@@ -216,7 +216,7 @@ def cmd_train_rm(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from .core.project import Project
+    from rmstudio.core.store.project import Project
 
     with Project.open(args.project) as project:
         backup = project.backup("manual")
@@ -225,8 +225,8 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from .core.backups import backup_dir, list_backups, newest_good_backup, restore_backup
-    from .core.schema import SCHEMA_VERSION
+    from rmstudio.core.store.backups import backup_dir, list_backups, newest_good_backup, restore_backup
+    from rmstudio.core.store.schema import SCHEMA_VERSION
 
     project = Path(args.project)
     backups = list_backups(project)
@@ -257,7 +257,7 @@ def cmd_restore(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .core.demo import HH_WARNING, demo_project_path
+    from rmstudio.core.data.demo import HH_WARNING, demo_project_path
 
     if args.name == "hh-harmless":
         print(f"Content warning: {HH_WARNING}", file=sys.stderr)
@@ -266,7 +266,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_gui(args) -> int:
-    from .gui.app import run_app
+    from rmstudio.gui.app import run_app
 
     return run_app(project=args.project, demo=args.demo)
 

@@ -25,11 +25,12 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 with atheris.instrument_imports(include=["rmstudio"]):
-    from rmstudio.core import import_chunks, importer
+    from rmstudio.core.data import import_chunks
+    from rmstudio.core.data import importer
     from rmstudio.core.errors import FormatError, RmstudioError
-    from rmstudio.core.formats import Limits
-    from rmstudio.core.importer import import_files
-    from rmstudio.core.project import Project
+    from rmstudio.core.data.formats import Limits
+    from rmstudio.core.data.importer import import_files
+    from rmstudio.core.store.project import Project
 
 NAMES = ["d.jsonl", "d.ndjson", "d.json", "d.csv", "d.parquet", "d.jsonl.gz", "d.json.gz",
          "d.csv.gz", "d.ndjson.gz"]

@@ -13,10 +13,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from rmstudio.core.collect import generate_pairs
-from rmstudio.core.generation import GenerationConfig
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
+from rmstudio.core.models.collect import generate_pairs
+from rmstudio.core.models.generation import GenerationConfig
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 

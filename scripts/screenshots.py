@@ -22,9 +22,9 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from rmstudio.core.importer import import_files
-    from rmstudio.core.project import Project
-    from rmstudio.core.resources import resource
+    from rmstudio.core.data.importer import import_files
+    from rmstudio.core.store.project import Project
+    from rmstudio.core.data.resources import resource
     from rmstudio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv)

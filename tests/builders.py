@@ -6,10 +6,10 @@ import json
 import random
 from pathlib import Path
 
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import Text
+from rmstudio.core.store.inserts import ProjectWriter
 
 WORDS = "the sea wind poem egg water minutes sleep tips night fox dog capital paris".split()
 

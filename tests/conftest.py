@@ -29,7 +29,7 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def project(tmp_path):
-    from rmstudio.core.project import Project
+    from rmstudio.core.store.project import Project
 
     with Project.create(tmp_path / "test.rmstudio") as proj:
         yield proj

@@ -53,7 +53,7 @@ def test_demo_project_is_created_once_and_ready(tmp_path, capsys):
     assert main(["demo"]) == 0
     path = capsys.readouterr().out.strip()
     assert path.endswith("demo-everyday.rmstudio")
-    from rmstudio.core.project import Project
+    from rmstudio.core.store.project import Project
 
     with Project.open(path) as project:
         counts = project.counts()

@@ -14,8 +14,8 @@ from builders import add_pairs, project_from_rows
 from conftest import REPO
 
 from rmstudio.cli import main
-from rmstudio.core import exporter
-from rmstudio.core.project import Project
+from rmstudio.core.data import exporter
+from rmstudio.core.store.project import Project
 
 ROWS = [{"prompt": f"question {i}?", "chosen": f"Paris {i}", "rejected": f"dog {i}"} for i in range(3)]
 
@@ -115,7 +115,7 @@ def test_oserror_escaping_a_command_is_one_line(tmp_path, monkeypatch, capsys):
     def vanished(*args, **kwargs):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/gone/file.db")
 
-    monkeypatch.setattr("rmstudio.core.stats.project_stats", vanished)
+    monkeypatch.setattr("rmstudio.core.labeling.stats.project_stats", vanished)
     assert main(["stats", str(path)]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert line == "rmstudio: error: /gone/file.db: No such file or directory"
@@ -129,7 +129,7 @@ def test_sqlite_error_escaping_a_command_is_one_line(tmp_path, monkeypatch, caps
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("rmstudio.core.stats.project_stats", full)
+    monkeypatch.setattr("rmstudio.core.labeling.stats.project_stats", full)
     assert main(["stats", str(path)]) == 1
     line = _one_error_line(capsys.readouterr().err)
     assert str(path) in line and "database or disk is full" in line
@@ -193,8 +193,8 @@ def test_broken_chat_template_is_a_typed_one_line_error():
     import tiny_models
 
     from rmstudio.core.errors import RmstudioError
-    from rmstudio.core.generation import ChatTemplateError, format_prompt
-    from rmstudio.core.records import Text
+    from rmstudio.core.models.generation import ChatTemplateError, format_prompt
+    from rmstudio.core.data.records import Text
 
     tokenizer = tiny_models.tiny_tokenizer(chat_template=BROKEN_TEMPLATE)
     tokenizer.name_or_path = "tiny-broken"
@@ -209,8 +209,8 @@ def test_broken_chat_template_is_a_typed_one_line_error():
 def test_template_raise_exception_is_a_typed_error():
     import tiny_models
 
-    from rmstudio.core.generation import ChatTemplateError, format_prompt
-    from rmstudio.core.records import Text
+    from rmstudio.core.models.generation import ChatTemplateError, format_prompt
+    from rmstudio.core.data.records import Text
 
     tokenizer = tiny_models.tiny_tokenizer(
         chat_template="{{ raise_exception('Conversation roles must alternate') }}")

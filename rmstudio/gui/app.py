@@ -6,11 +6,11 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from ..core.demo import HH_WARNING, demo_project_path
+from rmstudio.core.data.demo import HH_WARNING, demo_project_path
 
 
 def run_app(project: str | None = None, demo: str | None = None) -> int:
-    from .main_window import MainWindow
+    from rmstudio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("rmstudio")

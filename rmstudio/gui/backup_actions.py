@@ -10,10 +10,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
-from ..core.backups import PERIODIC_MINUTES, list_backups, newest_good_backup, restore_backup
-from ..core.errors import RmstudioError
-from ..core.schema import SCHEMA_VERSION
-from .store_writer import StoreWriter
+from rmstudio.core.store.backups import PERIODIC_MINUTES, list_backups, newest_good_backup, restore_backup
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.store.schema import SCHEMA_VERSION
+from rmstudio.gui.store_writer import StoreWriter
 
 CHECK_EVERY_MS = 60_000  # how often the timer asks; a backup is made at most every PERIODIC_MINUTES
 

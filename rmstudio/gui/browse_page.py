@@ -10,11 +10,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..core.agreement import project_agreement
-from ..core.project import Project
-from ..core.records import CHOICES
-from .browse_model import CHOICE_NAMES, STRENGTH_NAMES, LabelTableModel
-from .pages import heading
+from rmstudio.core.labeling.agreement import project_agreement
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import CHOICES
+from rmstudio.gui.browse_model import CHOICE_NAMES, STRENGTH_NAMES, LabelTableModel
+from rmstudio.gui.pages import heading
 
 SEARCH_DEBOUNCE_MS = 250
 

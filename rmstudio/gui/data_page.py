@@ -10,12 +10,12 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from ..core.exporter import export_project
-from ..core.importer import import_files
-from ..core.project import Project
-from .generate_dialog import GenerateDialog
-from .pages import heading, paragraph
-from .worker import start_job
+from rmstudio.core.data.exporter import export_project
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.gui.generate_dialog import GenerateDialog
+from rmstudio.gui.pages import heading, paragraph
+from rmstudio.gui.worker import start_job
 
 IMPORT_FILTER = "Preference data (*.jsonl *.jsonl.gz *.ndjson *.json *.json.gz *.csv *.csv.gz *.parquet)"
 COUNT_ROWS = [

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
 )
 
-from ..core.reward.finetune_config import DEFAULT_AVERAGE_LAST
+from rmstudio.core.reward.finetune_config import DEFAULT_AVERAGE_LAST
 
 DEFAULT_LR = {"lora": "1e-4", "full": "3e-5"}  # FinetuneConfig's defaults
 

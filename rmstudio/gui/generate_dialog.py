@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from ..core.collect import prompts_without_pairs
-from ..core.generation import GenerationConfig
-from ..core.timefmt import format_duration
-from ..core.models import ModelError
-from ..core.project import Project
-from .model_picker import ModelPicker
-from .worker import start_job
+from rmstudio.core.models.collect import prompts_without_pairs
+from rmstudio.core.models.generation import GenerationConfig
+from rmstudio.core.timefmt import format_duration
+from rmstudio.core.models.loading import ModelError
+from rmstudio.core.store.project import Project
+from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.worker import start_job
 
 DEVICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
            ("mps", "MPS (Apple GPU)")]
@@ -275,8 +275,8 @@ class GenerateDialog(QDialog):
         project_path, device = str(self.project.path), self.device()
 
         def job(sink):
-            from ..core.collect import generate_pairs
-            from ..core.models import pick_device  # imports torch: here, off the UI thread
+            from rmstudio.core.models.collect import generate_pairs
+            from rmstudio.core.models.loading import pick_device  # imports torch: here, off the UI thread
 
             return generate_pairs(project_path, ids, model=source_a, config=config, model_b=source_b,
                                   device=pick_device(device), sink=sink)

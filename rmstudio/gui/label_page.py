@@ -27,18 +27,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.labeling import (
+from rmstudio.core.labeling.queue import (
     displayed_to_stored,
     next_for_annotator,
     progress,
     side_swap,
 )
-from ..core.project import Comparison, Project
-from ..core.relabel import review_queue
-from ..core.timefmt import format_duration
-from .label_render import diff_html, flat_response, text_html
-from .pages import heading, paragraph
-from .store_writer import StoreWriter
+from rmstudio.core.store.project import Comparison, Project
+from rmstudio.core.labeling.relabel import review_queue
+from rmstudio.core.timefmt import format_duration
+from rmstudio.gui.label_render import diff_html, flat_response, text_html
+from rmstudio.gui.pages import heading, paragraph
+from rmstudio.gui.store_writer import StoreWriter
 
 # key, shift held -> (what was pressed about the screen, strength). Shift+1/2 arrive as the
 # shifted character on real keyboards ('!', '@' or '"'), as Key_1/Key_2 + Shift from tests.

@@ -9,7 +9,7 @@ import re
 
 import markdown
 
-from ..core.records import Text
+from rmstudio.core.data.records import Text
 
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 _TOKENS = re.compile(r"\s+|[^\s]+")

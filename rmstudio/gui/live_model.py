@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from ..core.reward.live import LiveInstantModel
+from rmstudio.core.reward.live import LiveInstantModel
 
 DEBOUNCE_MS = 2000
 

@@ -13,20 +13,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.demo import HH_WARNING, demo_project_path
-from ..core.errors import RmstudioError
-from ..core.integrity import DamagedProject, as_damage
-from ..core.project import SUFFIX, Project
-from .backup_actions import BackupScheduler, choose_and_restore, offer_restore
-from .browse_page import BrowsePage
-from .data_page import DataPage
-from .label_page import LabelPage
-from .live_model import LiveModelController
-from .pages import ComingPage, heading, paragraph
-from .ranking_page import RankingPage
-from .runs_page import RunsPage
-from .train_page import TrainPage
-from .worker import start_job
+from rmstudio.core.data.demo import HH_WARNING, demo_project_path
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.store.integrity import DamagedProject, as_damage
+from rmstudio.core.store.project import SUFFIX, Project
+from rmstudio.gui.backup_actions import BackupScheduler, choose_and_restore, offer_restore
+from rmstudio.gui.browse_page import BrowsePage
+from rmstudio.gui.data_page import DataPage
+from rmstudio.gui.label_page import LabelPage
+from rmstudio.gui.live_model import LiveModelController
+from rmstudio.gui.pages import ComingPage, heading, paragraph
+from rmstudio.gui.ranking_page import RankingPage
+from rmstudio.gui.runs_page import RunsPage
+from rmstudio.gui.train_page import TrainPage
+from rmstudio.gui.worker import start_job
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
 MAX_RECENT = 8

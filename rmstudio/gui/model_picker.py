@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..core.models import ModelError, ModelSource
+from rmstudio.core.models.loading import ModelError, ModelSource
 
 # (kind, what the user sees); the order is the combo box order.
 KINDS = [

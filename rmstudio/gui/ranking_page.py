@@ -13,12 +13,12 @@ from PySide6.QtWidgets import (
     QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
-from ..core.errors import RmstudioError
-from ..core.project import Project
-from ..core.ranking import (
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.store.project import Project
+from rmstudio.core.labeling.ranking import (
     prompt_responses, prompts_with_many_responses, ranking_order, save_ranking,
 )
-from .pages import heading, paragraph
+from rmstudio.gui.pages import heading, paragraph
 
 PREVIEW_CHARS = 80
 

@@ -13,11 +13,11 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
 )
 
-from ..core.project import Project
-from ..core.runs import list_runs, run_metrics
-from ..core.timefmt import format_duration
-from .pages import heading
-from .plots import color, make_plot, place_legend
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import list_runs, run_metrics
+from rmstudio.core.timefmt import format_duration
+from rmstudio.gui.pages import heading
+from rmstudio.gui.plots import color, make_plot, place_legend
 
 COLUMNS = ["Run", "Kind", "Name", "Status", "Started", "Duration", "Val accuracy"]
 PREFERRED_KEYS = ("val/accuracy", "val/loss", "train/loss", "train/accuracy")

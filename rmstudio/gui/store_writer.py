@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.backups import backup_if_changed, backup_project
-from ..core.errors import RmstudioError
-from ..core.labeling import add_better_response
-from ..core.project import Project
+from rmstudio.core.store.backups import backup_if_changed, backup_project
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.labeling.queue import add_better_response
+from rmstudio.core.store.project import Project
 
 
 class StoreWriter(QObject):

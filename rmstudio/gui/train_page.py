@@ -17,18 +17,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import RmstudioError
-from ..core.project import Project
-from ..core.relabel import send_to_relabel
-from ..core.reward.train import RewardTrainConfig, runs_dir, split_preview, train_reward_model
-from ..core.runs import list_runs
-from .finetune_settings import FinetuneSettings
-from .model_picker import ModelPicker
-from .pages import heading
-from .plots import SPLIT_COLORS, live_curve, make_plot, place_legend, set_title
-from .train_results import ResultsPanel
-from .process_job import ProcessJob
-from .worker import start_job
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.store.project import Project
+from rmstudio.core.labeling.relabel import send_to_relabel
+from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, split_preview, train_reward_model
+from rmstudio.core.runs.store import list_runs
+from rmstudio.gui.finetune_settings import FinetuneSettings
+from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.pages import heading
+from rmstudio.gui.plots import SPLIT_COLORS, live_curve, make_plot, place_legend, set_title
+from rmstudio.gui.train_results import ResultsPanel
+from rmstudio.gui.process_job import ProcessJob
+from rmstudio.gui.worker import start_job
 
 METHODS = [
     ("instant", "Instant", "Seconds. A small head on frozen features of the base model; features are "

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from .plots import SPLIT_COLORS, make_plot
+from rmstudio.gui.plots import SPLIT_COLORS, make_plot
 
 
 def _pct(value) -> str:

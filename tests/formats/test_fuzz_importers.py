@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from rmstudio.core.errors import FormatError, LimitError, RmstudioError
-from rmstudio.core.formats import Limits
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.formats import Limits
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -128,7 +128,7 @@ def no_chunk_pauses():
     import importlib
 
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("rmstudio.core.importer", "rmstudio.core.import_chunks"):
+        for name in ("rmstudio.core.data.importer", "rmstudio.core.data.import_chunks"):
             try:
                 module = importlib.import_module(name)
             except ImportError:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rmstudio.core.errors import FormatError, LimitError
-from rmstudio.core.formats import Limits, hh_to_messages, iter_records, parse_row, render_messages
-from rmstudio.core.records import Message, PairRecord, PromptRecord, RankingRecord, Text
+from rmstudio.core.data.formats import Limits, hh_to_messages, iter_records, parse_row, render_messages
+from rmstudio.core.data.records import Message, PairRecord, PromptRecord, RankingRecord, Text
 
 _REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "resources/examples/hh-rlhf-harmless-base-test.jsonl.gz"
 HH_EXAMPLE = _REPO_EXAMPLE if _REPO_EXAMPLE.exists() else Path(

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rmstudio.core.errors import FormatError
-from rmstudio.core.formats import Limits, iter_records, parse_row
-from rmstudio.core.records import PairRecord, PromptRecord, RankingRecord
+from rmstudio.core.data.formats import Limits, iter_records, parse_row
+from rmstudio.core.data.records import PairRecord, PromptRecord, RankingRecord
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

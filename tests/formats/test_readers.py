@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rmstudio.core.errors import FormatError, LimitError
-from rmstudio.core.formats import Limits, iter_rows
+from rmstudio.core.data.formats import Limits, iter_rows
 
 ROWS = [{"prompt": "p1", "x": 1}, {"prompt": "p2", "x": 2}]
 

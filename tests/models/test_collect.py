@@ -7,11 +7,11 @@ from conftest import write_jsonl
 from tiny_models import save_tiny_model
 
 from rmstudio.cli import main
-from rmstudio.core.collect import generate_pairs, prompts_without_pairs
-from rmstudio.core.generation import GenerationConfig
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.runs import list_runs
+from rmstudio.core.models.collect import generate_pairs, prompts_without_pairs
+from rmstudio.core.models.generation import GenerationConfig
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import list_runs
 
 
 @pytest.fixture

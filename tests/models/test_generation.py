@@ -9,13 +9,13 @@ import time  # noqa: E402
 import pytest  # noqa: E402
 
 import tiny_models  # noqa: E402
-from rmstudio.core.generation import (  # noqa: E402
+from rmstudio.core.models.generation import (  # noqa: E402
     GenerationConfig,
     format_prompt,
     generate_responses,
     generate_with_two_models,
 )
-from rmstudio.core.records import Message, Text  # noqa: E402
+from rmstudio.core.data.records import Message, Text  # noqa: E402
 
 PROMPTS = [
     (10, Text("What is the capital of France?")),
@@ -160,7 +160,7 @@ def test_two_models(tiny):
 
 @pytest.mark.embedded
 def test_embedded_model_generates_a_pair(monkeypatch):
-    from rmstudio.core.models import load_causal_lm
+    from rmstudio.core.models.loading import load_causal_lm
 
     # Shared across runs: the one-time conversion takes ~20 s, a cached load well under 1 s.
     monkeypatch.setenv("RMSTUDIO_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rmstudio-test-cache"))

@@ -22,19 +22,19 @@ import pytest
 from conftest import write_jsonl
 from tiny_models import save_tiny_model
 
-from rmstudio.core.collect import prompts_without_pairs
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.runs import list_runs
+from rmstudio.core.models.collect import prompts_without_pairs
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import list_runs
 
 PROMPTS = 30
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent("""
     import os, signal, sys, time
-    from rmstudio.core import writer
-    from rmstudio.core.collect import generate_pairs
-    from rmstudio.core.generation import GenerationConfig
+    from rmstudio.core.store import inserts as writer
+    from rmstudio.core.models.collect import generate_pairs
+    from rmstudio.core.models.generation import GenerationConfig
 
     project, model, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 

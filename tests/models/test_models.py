@@ -9,9 +9,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import tiny_models  # noqa: E402
-from rmstudio.core import models  # noqa: E402
+from rmstudio.core.models import loading as models  # noqa: E402
 from rmstudio.core.errors import RmstudioError  # noqa: E402
-from rmstudio.core.models import (  # noqa: E402
+from rmstudio.core.models.loading import (  # noqa: E402
     ModelError,
     ModelSource,
     check_model_file,
@@ -106,7 +106,7 @@ def test_pick_device(monkeypatch):
 
 
 def test_default_dtype_cpu_follows_bf16_support(monkeypatch):
-    from rmstudio.core import models
+    from rmstudio.core.models import loading as models
 
     monkeypatch.setattr(models, "fast_bf16", lambda device: False)
     assert default_dtype("cpu") == torch.float32

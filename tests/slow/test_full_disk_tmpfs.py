@@ -117,9 +117,9 @@ def assert_one_full_line(exc_or_proc, what: str) -> str:
 
 def test_really_full_disk(small_disk, tmp_path):
     from rmstudio.core.errors import RmstudioError
-    from rmstudio.core.exporter import export_project
-    from rmstudio.core.importer import import_files
-    from rmstudio.core.project import Project
+    from rmstudio.core.data.exporter import export_project
+    from rmstudio.core.data.importer import import_files
+    from rmstudio.core.store.project import Project
 
     disk = small_disk
     path = disk / "team.rmstudio"

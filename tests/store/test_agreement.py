@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rmstudio.core.agreement import (
+from rmstudio.core.labeling.agreement import (
     CATEGORIES, cohen_kappa, fleiss_kappa, percent_agreement, project_agreement,
 )
-from rmstudio.core.stats import format_stats, project_stats
+from rmstudio.core.labeling.stats import format_stats, project_stats
 from builders import add_pairs as add_comparisons
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rmstudio.core import backups
-from rmstudio.core.backups import (STAMP, backup_dir, backup_if_changed, list_backups, restore_backup,
+from rmstudio.core.store import backups
+from rmstudio.core.store.backups import (STAMP, backup_dir, backup_if_changed, list_backups, restore_backup,
                                    thin_backups)
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.file_guard import ProjectFileInUse
-from rmstudio.core.integrity import DamagedProject
-from rmstudio.core.project import Project
-from rmstudio.core.schema import SCHEMA_VERSION
+from rmstudio.core.store.file_guard import ProjectFileInUse
+from rmstudio.core.store.integrity import DamagedProject
+from rmstudio.core.store.project import Project
+from rmstudio.core.store.schema import SCHEMA_VERSION
 from builders import add_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_restore_moves_the_old_wal_away_with_the_old_file(tmp_path):
     with Project.create(path) as project:
         ids = add_pairs(project, 3)
         made = project.backup()
-    code = (f"from rmstudio.core.project import Project; import os; p = Project.open({str(path)!r}); "
+    code = (f"from rmstudio.core.store.project import Project; import os; p = Project.open({str(path)!r}); "
             f"p.set_label({ids[2]}, 'ann', 'tie'); os._exit(0)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     assert Path(str(path) + "-wal").stat().st_size > 0  # the crash left its label in the WAL

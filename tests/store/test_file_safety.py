@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rmstudio.core import file_guard
+from rmstudio.core.store import file_guard
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.filesystems import network_folder_kind
-from rmstudio.core.integrity import DamagedProject
-from rmstudio.core.project import Project
+from rmstudio.core.store.filesystems import network_folder_kind
+from rmstudio.core.store.integrity import DamagedProject
+from rmstudio.core.store.project import Project
 from builders import add_pairs
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def test_another_process_touching_the_project_loses_no_acknowledged_label(tmp_pa
     path = tmp_path / "shared.rmstudio"
     done = _python("""
         import os, subprocess, sys
-        from rmstudio.core.project import Project
+        from rmstudio.core.store.project import Project
         from builders import add_pairs
         path = sys.argv[1]
         window = Project.create(path)
@@ -186,7 +186,7 @@ def test_a_full_disk_gives_one_clear_line_and_keeps_what_was_saved(project):
 
 
 def test_import_onto_a_full_disk_names_the_real_error(tmp_path):
-    from rmstudio.core.importer import import_files
+    from rmstudio.core.data.importer import import_files
 
     data = tmp_path / "d.jsonl"
     data.write_text("".join(f'{{"prompt": "p{i}", "chosen": "{"c" * 3000}{i}", "rejected": "r{i}"}}\n'
@@ -201,7 +201,7 @@ def test_import_onto_a_full_disk_names_the_real_error(tmp_path):
 
 
 def test_new_on_a_failing_disk_leaves_no_file_under_the_final_name(tmp_path, monkeypatch):
-    from rmstudio.core import project as project_module
+    from rmstudio.core.store import project as project_module
 
     def full(conn, path):
         raise sqlite3.OperationalError("database or disk is full")
@@ -221,7 +221,7 @@ def test_network_and_sync_folders_are_detected(tmp_path):
 
 
 def test_a_project_on_a_network_folder_opens_without_wal_and_says_why(tmp_path, monkeypatch):
-    from rmstudio.core import project as project_module
+    from rmstudio.core.store import project as project_module
 
     monkeypatch.setattr(project_module, "network_folder_kind", lambda path: "network folder (nfs)")
     with Project.create(tmp_path / "p.rmstudio") as project:

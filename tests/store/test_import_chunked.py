@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import write_jsonl
 
-import rmstudio.core.import_chunks as import_chunks
-import rmstudio.core.importer as importer
+import rmstudio.core.data.import_chunks as import_chunks
+import rmstudio.core.data.importer as importer
 from rmstudio.core.errors import FormatError
-from rmstudio.core.import_chunks import recover_unfinished_imports
-from rmstudio.core.importer import ImportCancelled, import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.import_chunks import recover_unfinished_imports
+from rmstudio.core.data.importer import ImportCancelled, import_files
+from rmstudio.core.store.project import Project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -211,9 +211,9 @@ def test_recover_with_nothing_pending_changes_nothing(project, tmp_path):
 
 CHILD = r"""
 import sys, time
-import rmstudio.core.import_chunks as import_chunks
-import rmstudio.core.importer as importer
-from rmstudio.core.project import Project
+import rmstudio.core.data.import_chunks as import_chunks
+import rmstudio.core.data.importer as importer
+from rmstudio.core.store.project import Project
 
 import_chunks.CHUNK_RECORDS, import_chunks.GAP_SECONDS = 40, 0.0
 original = import_chunks.Chunks.chunk

@@ -5,10 +5,10 @@ import pytest
 from conftest import HH_FILE, write_jsonl
 
 from rmstudio.core.errors import FormatError
-from rmstudio.core.exporter import ExportError, export_project
-from rmstudio.core.formats import Limits
-from rmstudio.core.importer import ImportCancelled, import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.exporter import ExportError, export_project
+from rmstudio.core.data.formats import Limits
+from rmstudio.core.data.importer import ImportCancelled, import_files
+from rmstudio.core.store.project import Project
 
 
 def read_jsonl(path):

@@ -15,7 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from rmstudio.core.project import Project
+from rmstudio.core.store.project import Project
 from builders import add_pairs
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ ROOT = TESTS.parent
 
 LABELER = textwrap.dedent("""
     import random, sys
-    from rmstudio.core.project import Project
+    from rmstudio.core.store.project import Project
     path, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
     window = Project.open(path)                # the GUI holds one connection...

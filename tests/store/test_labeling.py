@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.labeling import (
+from rmstudio.core.labeling.queue import (
     add_better_response, displayed_to_stored, in_overlap_share, next_for_annotator, progress,
     side_swap,
 )
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.data.records import Text
+from rmstudio.core.store.inserts import ProjectWriter
 from builders import add_pairs
 
 
@@ -147,8 +146,8 @@ def test_progress_counts_and_rate(project):
 
 
 def test_pairs_sent_back_for_review_come_first_until_relabeled(project):
-    from rmstudio.core.labeling import next_for_annotator
-    from rmstudio.core.relabel import send_to_relabel
+    from rmstudio.core.labeling.queue import next_for_annotator
+    from rmstudio.core.labeling.relabel import send_to_relabel
 
     writer = ProjectWriter(project)
     with project.write():

@@ -3,10 +3,10 @@ import sqlite3
 import pytest
 
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.project import Project
-from rmstudio.core.records import PairRecord, Text
-from rmstudio.core.schema import SCHEMA_VERSION
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import PairRecord, Text
+from rmstudio.core.store.schema import SCHEMA_VERSION
+from rmstudio.core.store.inserts import ProjectWriter
 from builders import add_pairs
 
 
@@ -51,7 +51,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 
 
 def test_migration_of_an_older_file_keeps_a_backup(tmp_path, monkeypatch):
-    from rmstudio.core import project as project_module
+    from rmstudio.core.store import project as project_module
 
     path = tmp_path / "old.rmstudio"
     Project.create(path).close()
@@ -62,7 +62,7 @@ def test_migration_of_an_older_file_keeps_a_backup(tmp_path, monkeypatch):
         columns = {r[1] for r in project.conn.execute("PRAGMA table_info(prompts)")}
         assert "extra" in columns
         assert project.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
-    from rmstudio.core.backups import list_backups
+    from rmstudio.core.store.backups import list_backups
 
     [backup] = list_backups(path)
     assert backup.reason == "before-0002_test_column"
@@ -158,7 +158,7 @@ def test_delete_label_keeps_history(project):
 
 
 def test_comparison_round_trips_text_and_messages(project):
-    from rmstudio.core.records import Message
+    from rmstudio.core.data.records import Message
 
     writer = ProjectWriter(project)
     prompt = Text("Hi", (Message("user", "Hi"),))

@@ -1,11 +1,11 @@
 import pytest
 
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.ranking import (
+from rmstudio.core.labeling.ranking import (
     prompt_responses, prompts_with_many_responses, ranking_order, save_ranking,
 )
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.data.records import Text
+from rmstudio.core.store.inserts import ProjectWriter
 
 
 @pytest.fixture

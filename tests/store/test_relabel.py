@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.relabel import (
+from rmstudio.core.labeling.relabel import (
     REVIEW_KEY, clear_review_queue, next_for_review, review_queue, send_to_relabel,
 )
 from builders import add_pairs

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rmstudio.core.errors import FormatError
-from rmstudio.core.exporter import export_project
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.exporter import export_project
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 text = st.text(min_size=1, max_size=40)

@@ -6,8 +6,8 @@ import json
 import pytest
 from conftest import HH_FILE
 
-from rmstudio.core.exporter import export_project
-from rmstudio.core.importer import import_files
+from rmstudio.core.data.exporter import export_project
+from rmstudio.core.data.importer import import_files
 
 
 @pytest.fixture

@@ -78,9 +78,9 @@ def test_a_nan_loss_stops_the_run_at_once_and_exports_the_best_weights(base_dir,
 def test_a_nan_run_is_failed_in_the_project_with_its_message_and_kept_model(tmp_path, monkeypatch):
     from builders import synthetic_project
 
-    from rmstudio.core.project import Project
+    from rmstudio.core.store.project import Project
     from rmstudio.core.reward.train import RewardTrainConfig, train_reward_model
-    from rmstudio.core.runs import list_runs
+    from rmstudio.core.runs.store import list_runs
 
     tiny = tiny_models.save_tiny_model(tmp_path / "tiny")
     path = synthetic_project(tmp_path, n=64)

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import tiny_models  # noqa: E402
-from rmstudio.core.records import Text  # noqa: E402
+from rmstudio.core.data.records import Text  # noqa: E402
 from rmstudio.core.reward.data import TrainingPair  # noqa: E402
 from rmstudio.core.reward.finetune import (  # noqa: E402
     FinetuneConfig, encode_pair_text, list_checkpoints, load_reward_model, score_texts, train_finetune,

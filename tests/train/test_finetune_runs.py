@@ -5,10 +5,10 @@ import pytest
 from builders import synthetic_project
 from tiny_models import save_tiny_model, tiny_model_and_tokenizer
 
-from rmstudio.core.project import Project
+from rmstudio.core.store.project import Project
 from rmstudio.core.reward.scoring import load_reward_model
 from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, train_reward_model
-from rmstudio.core.runs import list_runs
+from rmstudio.core.runs.store import list_runs
 
 FAST = {"epochs": 2, "batch_size": 8, "max_length": 64, "learning_rate": 3e-3, "eval_every_steps": 0,
         "save_every_steps": 2}

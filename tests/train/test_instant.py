@@ -9,13 +9,13 @@ from conftest import write_jsonl
 from tiny_models import save_tiny_model, tiny_model_and_tokenizer
 
 from rmstudio.core.errors import RmstudioError
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.records import Text
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import Text
 from rmstudio.core.reward.features import FeatureExtractor, FeatureSpec
 from rmstudio.core.reward.instant_model import InstantRewardModel
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview, train_reward_model
-from rmstudio.core.runs import list_runs, run_metrics
+from rmstudio.core.runs.store import list_runs, run_metrics
 
 
 

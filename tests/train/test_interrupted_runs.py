@@ -16,11 +16,11 @@ import psutil
 import pytest
 
 from rmstudio.core.errors import RmstudioError
-from rmstudio.core.project import Project
-from rmstudio.core.runs import (
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import (
     STATUSES, claim_run, finish_run, list_runs, mark_interrupted_runs, start_run,
 )
-from rmstudio.core.schema import MIGRATIONS
+from rmstudio.core.store.schema import MIGRATIONS
 
 
 def _sleeper():

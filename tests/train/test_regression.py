@@ -6,8 +6,8 @@ from builders import rated_project, synthetic_project
 from tiny_models import save_tiny_model
 
 from rmstudio.core.errors import RmstudioError
-from rmstudio.core.project import Project
-from rmstudio.core.records import Text
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import Text
 from rmstudio.core.reward.data import RatedResponse, snapshot_ratings
 from rmstudio.core.reward.evaluate import evaluate_ratings
 from rmstudio.core.reward.instant import train_instant_regression
@@ -24,7 +24,7 @@ def test_ratings_are_snapshotted_and_orders_are_not(tmp_path):
     path = rated_project(tmp_path, n=10)
     ranked = tmp_path / "ranked.jsonl"
     ranked.write_text('{"prompt": "q?", "responses": ["x", "y"], "ranks": [1, 2]}\n')
-    from rmstudio.core.importer import import_files
+    from rmstudio.core.data.importer import import_files
 
     with Project.open(path) as project:
         import_files(project, [ranked])

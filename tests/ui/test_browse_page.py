@@ -1,7 +1,7 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.store.inserts import ProjectWriter
 from builders import add_pairs as _add_pairs
 
 

@@ -7,9 +7,9 @@ import pytest
 from conftest import write_jsonl
 from tiny_models import save_tiny_model
 
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
-from rmstudio.core.runs import list_runs
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import list_runs
 
 
 def _project_with_prompts(tmp_path, n):
@@ -231,7 +231,7 @@ def test_compute_device_setting_is_stored_and_preselected(qtbot, tmp_path):
 
 
 def test_download_progress_is_shown_in_mib(qtbot, tmp_path):
-    from rmstudio.core.project import Project
+    from rmstudio.core.store.project import Project
     from rmstudio.gui.generate_dialog import GenerateDialog
 
     with Project.create(tmp_path / "d.rmstudio") as project:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from rmstudio.core.labeling import side_swap
+from rmstudio.core.labeling.queue import side_swap
 from builders import add_pairs as _add_pairs
 
 ANNOTATOR = "alice"
@@ -216,7 +216,7 @@ def test_highlight_differences_marks_changed_words(project, make_page, qtbot):
 
 
 def test_a_pair_sent_back_for_review_comes_first_with_a_badge_and_the_earlier_label(make_page, project, qtbot):
-    from rmstudio.core.relabel import send_to_relabel
+    from rmstudio.core.labeling.relabel import send_to_relabel
 
     ids = add_pairs(project, 3)
     project.set_label(ids[2], ANNOTATOR, "a")

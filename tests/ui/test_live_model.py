@@ -4,8 +4,8 @@ import pytest
 from conftest import write_jsonl
 from tiny_models import save_tiny_model
 
-from rmstudio.core.importer import import_files
-from rmstudio.core.project import Project
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.store.project import Project
 from rmstudio.gui.live_model import LiveModelController
 
 

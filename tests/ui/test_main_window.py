@@ -1,7 +1,7 @@
 import pytest
 from conftest import write_jsonl
 
-from rmstudio.core.project import Project
+from rmstudio.core.store.project import Project
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_empty_state_says_what_to_do_next(window):
 def test_opening_a_project_shows_its_counts_and_remembers_it(window, tmp_path):
     path = tmp_path / "p.rmstudio"
     with Project.create(path) as project:
-        from rmstudio.core.importer import import_files
+        from rmstudio.core.data.importer import import_files
 
         import_files(project, [write_jsonl(tmp_path / "d.jsonl",
                                            [{"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(3)])])
@@ -92,7 +92,7 @@ def test_export_runs_in_the_background_and_writes_the_file(window, qtbot, tmp_pa
 
     path = tmp_path / "p.rmstudio"
     with Project.create(path) as project:
-        from rmstudio.core.importer import import_files
+        from rmstudio.core.data.importer import import_files
 
         import_files(project, [write_jsonl(tmp_path / "d.jsonl",
                                            [{"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(4)])])

@@ -1,9 +1,9 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from rmstudio.core.ranking import ranking_order
-from rmstudio.core.records import Text
-from rmstudio.core.writer import ProjectWriter
+from rmstudio.core.labeling.ranking import ranking_order
+from rmstudio.core.data.records import Text
+from rmstudio.core.store.inserts import ProjectWriter
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rmstudio.core.runs import add_artifact, finish_run, log_metrics, start_run
+from rmstudio.core.runs.store import add_artifact, finish_run, log_metrics, start_run
 
 
 def add_runs(project):

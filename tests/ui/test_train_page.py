@@ -9,9 +9,9 @@ import pytest
 from tiny_models import save_tiny_model
 from builders import rated_project, synthetic_project
 
-from rmstudio.core.project import Project
+from rmstudio.core.store.project import Project
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview
-from rmstudio.core.runs import list_runs
+from rmstudio.core.runs.store import list_runs
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_regression_curves_plot_correlation_and_drop_the_margin(tmp_path, make_p
 
 
 def test_confident_mistakes_go_to_the_review_queue(tmp_path, make_page, qtbot):
-    from rmstudio.core.relabel import review_queue
+    from rmstudio.core.labeling.relabel import review_queue
 
     path = synthetic_project(tmp_path, n=10)
     page = make_page(path)

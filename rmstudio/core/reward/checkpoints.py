@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rmstudio.core.durable import fsync_folder, fsync_tree
+from rmstudio.core.store.durable import fsync_folder, fsync_tree
 from rmstudio.core.reward.finetune_config import FinetuneError
 
 KEEP_CHECKPOINTS = 2

@@ -17,9 +17,9 @@ import threading
 import traceback
 from dataclasses import fields
 
-from .features import FeatureSpec
-from .instant_config import InstantConfig
-from .train import RewardTrainConfig, train_reward_model
+from rmstudio.core.reward.features import FeatureSpec
+from rmstudio.core.reward.instant_config import InstantConfig
+from rmstudio.core.reward.train import RewardTrainConfig, train_reward_model
 
 
 def config_from_dict(data: dict) -> RewardTrainConfig:

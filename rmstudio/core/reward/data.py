@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ..project import Project, row_to_text
-from ..records import Text
+from rmstudio.core.store.project import Project, row_to_text
+from rmstudio.core.data.records import Text
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ def split_by_prompt(pairs: list, val_fraction: float = 0.1, seed: int = 0) -> tu
 
 def pairs_from_file(path) -> list[TrainingPair]:
     """Labeled pairs of a preference file (any format `import` reads), for held-out testing."""
-    from ..formats import iter_records
-    from ..records import PairRecord
+    from rmstudio.core.data.formats import iter_records
+    from rmstudio.core.data.records import PairRecord
 
     pairs = []
     for record in iter_records(path):

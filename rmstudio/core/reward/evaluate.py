@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .data import TrainingPair
+from rmstudio.core.reward.data import TrainingPair
 
 RELIABILITY_BINS = 10
 MARGIN_BUCKETS = (0.0, 0.5, 1.0, 2.0, math.inf)

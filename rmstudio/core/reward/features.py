@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..progress import NullSink, ProgressSink
-from ..records import Text
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.data.records import Text
 
 
 @dataclass(frozen=True)

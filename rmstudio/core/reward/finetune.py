@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rmstudio.core.models import ModelError, ModelSource, ensure_embedded_cache, pick_device
+from rmstudio.core.models.loading import ModelError, ModelSource, ensure_embedded_cache, pick_device
 from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.reward.averaging import WeightAverage
 from rmstudio.core.reward.checkpoints import (
@@ -55,7 +55,7 @@ from rmstudio.core.reward.probe import fit_probe_head
 
 def _loss_and_metrics(rc, rr, target, margin, loss_target, center: float, regression: bool):
     """The objective's loss and the metrics logged for it (TRL's names for pairs)."""
-    from .instant import regression_metrics
+    from rmstudio.core.reward.instant import regression_metrics
 
     if regression:
         loss = torch.nn.functional.mse_loss(rc.float(), loss_target.float())

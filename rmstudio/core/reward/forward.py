@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rmstudio.core.models import ModelError
+from rmstudio.core.models.loading import ModelError
 from rmstudio.core.reward.packing import encode_pair_text, last_scored, pack_pairs, pad_rows
 
 def _head_io(model, bf16: bool, **inputs) -> tuple[torch.Tensor, torch.Tensor]:

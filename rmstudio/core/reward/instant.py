@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .instant_config import InstantConfig
-from .losses import bradley_terry_loss, bradley_terry_losses, pair_metrics, standard_error
+from rmstudio.core.reward.instant_config import InstantConfig
+from rmstudio.core.reward.losses import bradley_terry_loss, bradley_terry_losses, pair_metrics, standard_error
 
 
 class InstantHead(torch.nn.Module):

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models import ModelSource, fast_bf16, load_causal_lm, pick_device
-from ..records import Text
-from .features import FeatureExtractor, FeatureSpec, cached_vectors, store_vectors
-from .instant import InstantHead
+from rmstudio.core.models.loading import ModelSource, fast_bf16, load_causal_lm, pick_device
+from rmstudio.core.data.records import Text
+from rmstudio.core.reward.features import FeatureExtractor, FeatureSpec, cached_vectors, store_vectors
+from rmstudio.core.reward.instant import InstantHead
 
 CONFIG_FILE = "rmstudio_reward.json"
 HEAD_FILE = "instant_head.safetensors"

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..progress import NullSink, ProgressSink
-from ..project import Project
-from .data import snapshot_pairs, split_by_prompt
-from .features import FeatureSpec
-from .instant_config import InstantConfig
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.store.project import Project
+from rmstudio.core.reward.data import snapshot_pairs, split_by_prompt
+from rmstudio.core.reward.features import FeatureSpec
+from rmstudio.core.reward.instant_config import InstantConfig
 
 MIN_PAIRS = 8  # below this a head is noise; say so instead of pretending
 
@@ -44,9 +44,9 @@ class LiveInstantModel:
 
     def refresh(self, project_path: str | Path, sink: ProgressSink | None = None) -> LiveStatus | None:
         """Refit on the project's current labels; None when there are too few pairs yet."""
-        from .instant import train_instant
-        from .instant_model import InstantRewardModel, response_features
-        from .train import _pair_arrays
+        from rmstudio.core.reward.instant import train_instant
+        from rmstudio.core.reward.instant_model import InstantRewardModel, response_features
+        from rmstudio.core.reward.train import _pair_arrays
 
         sink = sink or NullSink()
         started = time.perf_counter()

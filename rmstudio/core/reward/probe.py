@@ -47,8 +47,8 @@ def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     offset is dropped, which changes no pairwise comparison. Returns the probe's metrics, or None
     when cancelled (the head is then left as it was).
     """
-    from .instant import l2_by_folds, train_instant, train_instant_regression
-    from .instant_config import InstantConfig
+    from rmstudio.core.reward.instant import l2_by_folds, train_instant, train_instant_regression
+    from rmstudio.core.reward.instant_config import InstantConfig
 
     sample = random.Random(config.seed).sample(rows, min(len(rows), config.probe_pairs))
     val_sample = val_rows[:max(1, config.probe_pairs // 2)] if val_rows else []

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RmstudioError
-from ..progress import NullSink, ProgressSink
-from ..records import Text
-from .data import TrainingPair
-from .instant_model import CONFIG_FILE, InstantRewardModel
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.data.records import Text
+from rmstudio.core.reward.data import TrainingPair
+from rmstudio.core.reward.instant_model import CONFIG_FILE, InstantRewardModel
 
 
 class RewardModelError(RmstudioError):
@@ -31,7 +31,7 @@ class RewardScorer:
     def score(self, prompt: Text, responses: Sequence[Text]) -> np.ndarray:
         if self.instant is not None:
             return self.instant.score(prompt, responses)
-        from .finetune import score_texts
+        from rmstudio.core.reward.finetune import score_texts
 
         model, tokenizer, max_length = self.hf
         return score_texts(model, tokenizer, [prompt.text] * len(responses), [r.text for r in responses],
@@ -50,7 +50,7 @@ class RewardScorer:
 
             with torch.no_grad():
                 return self.instant.head(torch.as_tensor(features)).numpy()
-        from .finetune import score_texts
+        from rmstudio.core.reward.finetune import score_texts
 
         model, tokenizer, max_length = self.hf
         out = []
@@ -72,7 +72,7 @@ class RewardScorer:
             with torch.no_grad():
                 rewards = self.instant.head(torch.as_tensor(features)).numpy()
             return rewards[0::2], rewards[1::2]
-        from .finetune import score_texts
+        from rmstudio.core.reward.finetune import score_texts
 
         model, tokenizer, max_length = self.hf
         chosen, rejected = [], []
@@ -100,7 +100,7 @@ def load_reward_model(folder: str | Path, device: str | None = None) -> RewardSc
 
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..models import pick_device
+        from rmstudio.core.models.loading import pick_device
 
         config = json.loads((folder / "config.json").read_text())
         if config.get("num_labels", len(config.get("id2label", {}) or [0])) != 1:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..progress import NullSink, ProgressSink
-from ..project import Project
-from ..runs import add_artifact, claim_run, finish_run, log_metrics, start_run
-from .data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
-from .evaluate import evaluate_pairs, evaluate_ratings
-from .features import FeatureSpec
-from .instant_config import InstantConfig
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.store.project import Project
+from rmstudio.core.runs.store import add_artifact, claim_run, finish_run, log_metrics, start_run
+from rmstudio.core.reward.data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
+from rmstudio.core.reward.evaluate import evaluate_pairs, evaluate_ratings
+from rmstudio.core.reward.features import FeatureSpec
+from rmstudio.core.reward.instant_config import InstantConfig
 
 METHODS = ("instant", "lora", "full")
 OBJECTIVES = ("pairwise", "regression")
@@ -101,7 +101,7 @@ def split_preview(project: Project, config: RewardTrainConfig) -> dict:
 def _training_items(project: Project, config: RewardTrainConfig) -> list:
     """The labeled pairs, or for the regression objective the rated responses; a clear error
     when there are none."""
-    from ..errors import RmstudioError
+    from rmstudio.core.errors import RmstudioError
 
     if config.objective == "regression":
         items = snapshot_ratings(project, config.annotators)
@@ -197,7 +197,7 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
 
 def _run_id_of(project: Project, folder: Path) -> int:
     """The run a ``run-N`` folder belongs to; refuses anything else."""
-    from ..errors import RmstudioError
+    from rmstudio.core.errors import RmstudioError
 
     name = folder.name
     if not (name.startswith("run-") and name[4:].isdigit() and folder.is_dir()):
@@ -218,7 +218,7 @@ def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> t
 def _instant_features(project, config, items, sink, step: int):
     """The instant model and the features of every response in ``items`` (cached in the
     project), or None when cancelled during the features."""
-    from .instant_model import InstantRewardModel, response_features
+    from rmstudio.core.reward.instant_model import InstantRewardModel, response_features
 
     model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
     vectors = response_features(project, model, items, sink)
@@ -231,7 +231,7 @@ def _instant_features(project, config, items, sink, step: int):
 def _fit_instant(project, config, train, val, sink, step: int):
     """Features (cached in the project) and a fitted instant head: (model, vectors, fitted),
     or None when cancelled during the features."""
-    from .instant import train_instant
+    from rmstudio.core.reward.instant import train_instant
 
     found = _instant_features(project, config, train + val, sink, step)
     if found is None:
@@ -271,7 +271,7 @@ def _train_instant_regression(project, config, train, val, scale, out_dir: Path,
     """Ridge regression on frozen features: the reward predicts the standardised rating."""
     import torch
 
-    from .instant import train_instant_regression
+    from rmstudio.core.reward.instant import train_instant_regression
 
     found = _instant_features(project, config, train + val, sink, step=1)
     if found is None:
@@ -305,7 +305,7 @@ def finetune_config(config: RewardTrainConfig):
     """The FinetuneConfig of a LoRA/full run (raises ValueError on a bad setting)."""
     from dataclasses import fields
 
-    from .finetune_config import FinetuneConfig
+    from rmstudio.core.reward.finetune_config import FinetuneConfig
 
     settings = {k: v for k, v in config.finetune.items() if k != "resume"}
     known = {f.name for f in fields(FinetuneConfig)} - {"method", "objective", "seed", "device"}
@@ -342,8 +342,8 @@ def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPai
 
 def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False, monitor=(),
                     scale=(0.0, 1.0)) -> dict:
-    from .finetune import train_finetune
-    from .scoring import load_reward_model
+    from rmstudio.core.reward.finetune import train_finetune
+    from rmstudio.core.reward.scoring import load_reward_model
 
     ft_config = finetune_config(config)
     result = train_finetune(config.base, train, val, ft_config, out_dir, sink, resume=resume,

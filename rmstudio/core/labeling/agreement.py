@@ -18,7 +18,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 
-from .project import Project
+from rmstudio.core.store.project import Project
 
 CATEGORIES = ("a", "b", "tie", "both_bad")
 

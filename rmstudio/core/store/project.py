@@ -17,16 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import file_guard
-from .durable import fsync_file, fsync_folder
-from .errors import ProjectError
-from .filesystems import network_folder_kind
-from .import_chunks import recover_unfinished_imports
-from .integrity import DamagedProject, FileCheck, check_project_file, is_corruption
-from .records import CHOICES, Message, Text
-from .runs import mark_interrupted_runs
-from .schema import MIGRATIONS, SCHEMA_VERSION
-from .timefmt import utc_now  # noqa: F401 - also imported from here by older modules
+from rmstudio.core.store import file_guard
+from rmstudio.core.store.durable import fsync_file, fsync_folder
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.store.filesystems import network_folder_kind
+from rmstudio.core.data.import_chunks import recover_unfinished_imports
+from rmstudio.core.store.integrity import DamagedProject, FileCheck, check_project_file, is_corruption
+from rmstudio.core.data.records import CHOICES, Message, Text
+from rmstudio.core.runs.store import mark_interrupted_runs
+from rmstudio.core.store.schema import MIGRATIONS, SCHEMA_VERSION
+from rmstudio.core.timefmt import utc_now  # noqa: F401 - also imported from here by older modules
 
 SUFFIX = ".rmstudio"
 BUSY_TIMEOUT_MS = 5000
@@ -259,7 +259,7 @@ class Project:
 
     def backup(self, reason: str = "manual"):
         """A consistent copy in the project's backup folder (see ``backups``)."""
-        from .backups import backup_project
+        from rmstudio.core.store.backups import backup_project
 
         return backup_project(self.conn, self.path, reason)
 
@@ -469,7 +469,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     if pending and applied:
         # An existing project is about to change shape: keep a copy to go back to (through
         # SQLite's backup API: a plain file copy would drop this connection's locks).
-        from .backups import backup_project
+        from rmstudio.core.store.backups import backup_project
 
         backup_project(conn, path, f"before-{pending[0][0]}")
     for number, (name, step) in enumerate(MIGRATIONS, start=1):

@@ -219,7 +219,7 @@ def default_dtype(device: str):
 
 
 def _probe_command(path: Path) -> list[str]:
-    return [sys.executable, "-m", "rmstudio.core.model_probe", str(path)]
+    return [sys.executable, "-m", "rmstudio.core.models.model_probe", str(path)]
 
 
 def check_model_file(path: str | os.PathLike, timeout: float = 60) -> None:
@@ -231,7 +231,7 @@ def check_model_file(path: str | os.PathLike, timeout: float = 60) -> None:
     kind = "GGUF" if path.suffix.lower() == ".gguf" else "safetensors"
     env = dict(os.environ)
     # The child must import this very package, installed or not.
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
         result = subprocess.run(

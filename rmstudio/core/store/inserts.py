@@ -12,8 +12,8 @@ import json
 import random
 import sqlite3
 
-from .project import Project, messages_to_json, utc_now
-from .records import Text
+from rmstudio.core.store.project import Project, messages_to_json, utc_now
+from rmstudio.core.data.records import Text
 
 
 def content_hash(text: Text) -> str:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import file_guard
-from .durable import fsync_file, fsync_folder, os_reason
-from .errors import ProjectError
-from .integrity import check_copy, check_project_file, read_only_uri
+from rmstudio.core.store import file_guard
+from rmstudio.core.store.durable import fsync_file, fsync_folder, os_reason
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.store.integrity import check_copy, check_project_file, read_only_uri
 
 RECENT, DAILY, WEEKLY = 10, 7, 8
 PERIODIC_MINUTES = 15  # the app backs up a changed project this often

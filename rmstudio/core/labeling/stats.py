@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .agreement import project_agreement
-from .project import Project
-from .records import CHOICES
+from rmstudio.core.labeling.agreement import project_agreement
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.records import CHOICES
 
 
 @dataclass

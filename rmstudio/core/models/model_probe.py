@@ -1,4 +1,4 @@
-"""Parse one untrusted .gguf or .safetensors file; run as ``python -m rmstudio.core.model_probe PATH``.
+"""Parse one untrusted .gguf or .safetensors file; run as ``python -m rmstudio.core.models.model_probe PATH``.
 
 It runs in a child process (see ``models.check_model_file``) so that a native crash while
 reading a malformed file ends only this process. Exit status 0 means the header is sound;
@@ -76,7 +76,7 @@ def probe(path: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m rmstudio.core.model_probe PATH", file=sys.stderr)
+        print("usage: python -m rmstudio.core.models.model_probe PATH", file=sys.stderr)
         return 2
     try:
         info = probe(Path(argv[0]))

@@ -16,14 +16,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import FormatError, RmstudioError
-from .formats import Limits, iter_records
-from .progress import NullSink, ProgressSink
-from . import import_chunks
-from .import_chunks import Chunks, discard_imports, forget_live, start_import
-from .project import Project, utc_now
-from .records import PairRecord, PromptRecord, RankingRecord
-from .writer import ProjectWriter, flip_if
+from rmstudio.core.errors import FormatError, RmstudioError
+from rmstudio.core.data.formats import Limits, iter_records
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.data import import_chunks
+from rmstudio.core.data.import_chunks import Chunks, discard_imports, forget_live, start_import
+from rmstudio.core.store.project import Project, utc_now
+from rmstudio.core.data.records import PairRecord, PromptRecord, RankingRecord
+from rmstudio.core.store.inserts import ProjectWriter, flip_if
 
 PROGRESS_EVERY = 500
 

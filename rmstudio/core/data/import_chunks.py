@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ProjectError
-from .processes import owner_alive, process_owner
-from .timefmt import utc_now
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.processes import owner_alive, process_owner
+from rmstudio.core.timefmt import utc_now
 
 if TYPE_CHECKING:
-    from .project import Project
+    from rmstudio.core.store.project import Project
 
 # -- chunked writing -----------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rmstudio.core.models import ModelError
+from rmstudio.core.models.loading import ModelError
 from rmstudio.core.progress import NullSink, ProgressSink
-from rmstudio.core.records import Text
+from rmstudio.core.data.records import Text
 
 PromptDone = Callable[[int, list[str]], None]
 

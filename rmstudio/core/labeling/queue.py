@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-from .errors import ProjectError
-from .project import Project, utc_now
-from .records import Message, Text
-from .writer import ProjectWriter, flip_if
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.store.project import Project, utc_now
+from rmstudio.core.data.records import Message, Text
+from rmstudio.core.store.inserts import ProjectWriter, flip_if
 
 DISPLAYED_CHOICES = ("left", "right", "tie", "both_bad", "skip")
 QUEUE_ORDERS = ("import", "random")
@@ -95,7 +95,7 @@ def next_for_annotator(project: Project, annotator: str, order: str = "import",
     the ones one other annotator labeled mixed in (so agreement can be measured)."""
     if order not in QUEUE_ORDERS:
         raise ProjectError(f"unknown queue order {order!r}; use 'import' or 'random'")
-    from .relabel import next_for_review
+    from rmstudio.core.labeling.relabel import next_for_review
 
     review = next_for_review(project, annotator)  # pairs sent back for a second look come first
     if review is not None:

@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ProjectError
+from rmstudio.core.errors import ProjectError
 
 QUICK_CHECK_BUDGET_S = 3.0
 

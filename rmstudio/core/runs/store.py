@@ -7,11 +7,11 @@ import math
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING
 
-from .processes import owner_alive, process_owner
-from .timefmt import utc_now
+from rmstudio.core.processes import owner_alive, process_owner
+from rmstudio.core.timefmt import utc_now
 
 if TYPE_CHECKING:  # runs.py is imported by project.py (runs interrupted by a crash, on open)
-    from .project import Project
+    from rmstudio.core.store.project import Project
 
 STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
 """'interrupted': the process running it died (killed, crashed, the machine went down) while the
@@ -56,7 +56,7 @@ def start_run(project: Project, kind: str, name: str, config) -> int:
 def claim_run(project: Project, run_id: int) -> None:
     """Set a stopped run (cancelled, failed, interrupted) running again in this process (a resume).
     Refuses a run whose owner is still alive: two processes would write one checkpoint folder."""
-    from .errors import RmstudioError
+    from rmstudio.core.errors import RmstudioError
 
     with project.write():
         row = project.conn.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .importer import import_files
-from .paths import data_dir
-from .project import Project
-from .resources import resource
+from rmstudio.core.data.importer import import_files
+from rmstudio.core.paths import data_dir
+from rmstudio.core.store.project import Project
+from rmstudio.core.data.resources import resource
 
 HH_WARNING = (
     "The HH-RLHF harmless data (Anthropic, MIT License) contains red-teaming conversations: "

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator, Sequence
 
 from rmstudio.core.errors import FormatError, LimitError
-from rmstudio.core.formats.readers import DEFAULT_LIMITS, Limits, describe_json_type, iter_rows
-from rmstudio.core.records import (
+from rmstudio.core.data.formats.readers import DEFAULT_LIMITS, Limits, describe_json_type, iter_rows
+from rmstudio.core.data.records import (
     CHOICES,
     ROLES,
     Message,

@@ -12,8 +12,8 @@ names no annotators is done once any human annotator has labeled it again.
 
 from __future__ import annotations
 
-from .errors import ProjectError
-from .project import Project, utc_now
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.store.project import Project, utc_now
 
 REVIEW_KEY = "label.review_queue"
 

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .durable import fsync_folder
-from .errors import RmstudioError
-from .formats import hh_to_messages
-from .project import Project
+from rmstudio.core.store.durable import fsync_folder
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.data.formats import hh_to_messages
+from rmstudio.core.store.project import Project
 
 SCHEMAS = ("explicit", "conversational", "labels")
 FILE_FORMATS = ("jsonl", "json", "parquet", "csv")

@@ -10,13 +10,13 @@ import itertools
 from dataclasses import asdict
 from pathlib import Path
 
-from .generation import GenerationConfig, generate_responses, generate_with_two_models
-from .models import ModelSource, load_causal_lm
-from .progress import NullSink, ProgressSink
-from .project import Project, row_to_text
-from .records import Text
-from .runs import finish_run, log_metrics, start_run
-from .writer import ProjectWriter
+from rmstudio.core.models.generation import GenerationConfig, generate_responses, generate_with_two_models
+from rmstudio.core.models.loading import ModelSource, load_causal_lm
+from rmstudio.core.progress import NullSink, ProgressSink
+from rmstudio.core.store.project import Project, row_to_text
+from rmstudio.core.data.records import Text
+from rmstudio.core.runs.store import finish_run, log_metrics, start_run
+from rmstudio.core.store.inserts import ProjectWriter
 
 
 def prompts_without_pairs(project: Project, limit: int | None = None) -> list[int]:
@@ -104,7 +104,7 @@ def _load_prompts(project: Project, ids: list[int]) -> list[tuple[int, Text]]:
     for prompt_id in ids:
         row = project.conn.execute("SELECT text, messages FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
         if row is None:
-            from .errors import ProjectError
+            from rmstudio.core.errors import ProjectError
 
             raise ProjectError(f"no prompt {prompt_id} in {Path(project.path).name}")
         prompts.append((prompt_id, row_to_text(row["text"], row["messages"])))

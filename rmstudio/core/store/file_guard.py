@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ProjectError
+from rmstudio.core.errors import ProjectError
 
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -68,7 +68,7 @@ def _audit(event: str, args: tuple) -> None:
         raise ProjectFileInUse(
             f"refused to open {target} outside SQLite while the project is open in this process: "
             "closing that handle would drop SQLite's locks and can lose committed labels "
-            "(use the project's connection or rmstudio.core.backups instead)")
+            "(use the project's connection or rmstudio.core.store.backups instead)")
 
 
 def install() -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .errors import ProjectError
-from .project import Project, utc_now
-from .writer import ProjectWriter
+from rmstudio.core.errors import ProjectError
+from rmstudio.core.store.project import Project, utc_now
+from rmstudio.core.store.inserts import ProjectWriter
 
 
 def prompts_with_many_responses(project: Project) -> list[dict]:

@@ -1,0 +1,1 @@
+"""What people do with pairs: the label queue, rankings, review, agreement and stats."""

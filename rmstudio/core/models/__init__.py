@@ -1,0 +1,1 @@
+"""Language models: loading (safely), generating responses, filling a project with pairs."""

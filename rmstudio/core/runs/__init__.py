@@ -1,0 +1,1 @@
+"""Runs of long work (generation, training) remembered in the project."""

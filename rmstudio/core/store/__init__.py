@@ -1,0 +1,1 @@
+"""The project file: opening and checking it, its schema and migrations, writes, backups."""
