@@ -201,7 +201,7 @@ def test_import_onto_a_full_disk_names_the_real_error(tmp_path):
 
 
 def test_new_on_a_failing_disk_leaves_no_file_under_the_final_name(tmp_path, monkeypatch):
-    from rmstudio.core.store import project as project_module
+    from rmstudio.core.store import connection as project_module
 
     def full(conn, path):
         raise sqlite3.OperationalError("database or disk is full")
@@ -221,7 +221,7 @@ def test_network_and_sync_folders_are_detected(tmp_path):
 
 
 def test_a_project_on_a_network_folder_opens_without_wal_and_says_why(tmp_path, monkeypatch):
-    from rmstudio.core.store import project as project_module
+    from rmstudio.core.store import connection as project_module
 
     monkeypatch.setattr(project_module, "network_folder_kind", lambda path: "network folder (nfs)")
     with Project.create(tmp_path / "p.rmstudio") as project:

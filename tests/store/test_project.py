@@ -51,7 +51,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 
 
 def test_migration_of_an_older_file_keeps_a_backup(tmp_path, monkeypatch):
-    from rmstudio.core.store import project as project_module
+    from rmstudio.core.store import connection as project_module
 
     path = tmp_path / "old.rmstudio"
     Project.create(path).close()

@@ -81,7 +81,7 @@ def test_back_up_now_goes_through_the_label_writer(window, qtbot, tmp_path):
 def test_a_network_folder_project_warns_on_open(window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from rmstudio.core.store import project as project_module
+    from rmstudio.core.store import connection as project_module
 
     path = tmp_path / "p.rmstudio"
     Project.create(path).close()
@@ -100,7 +100,7 @@ def test_damage_beyond_the_bounded_check_closes_the_project_and_offers_restore(w
     half-open with a traceback."""
     from PySide6.QtWidgets import QMessageBox
 
-    from rmstudio.core.store import project as project_module
+    from rmstudio.core.store import connection as project_module
 
     path = tmp_path / "p.rmstudio"
     with Project.create(path) as project:
