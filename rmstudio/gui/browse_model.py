@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
+from rmstudio.core.labeling.browse import LabelFilter, label_ids, label_rows
 from rmstudio.core.store.project import Project
 
 CHOICE_NAMES = {"a": "A better", "b": "B better", "tie": "Tie", "both_bad": "Both bad",
                 "skip": "Skip"}
 STRENGTH_NAMES = {1: "better", 2: "much better"}
 COLUMNS = ["Comparison", "Prompt", "Annotator", "Choice", "Strength", "Note", "Time"]
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _first_line(text: str) -> str:
@@ -35,46 +32,27 @@ class LabelTableModel(QAbstractTableModel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.conn = None
+        self.project: Project | None = None
         self._ids: list[int] = []
         self._rows: dict[int, tuple] = {}
         self._exhausted = True
-        self._where, self._params = "", []
+        self._filter = LabelFilter()
 
     # -- filters and loading ---------------------------------------------------------------
 
     def set_project(self, project: Project | None) -> None:
-        self.conn = project.conn if project else None
+        self.project = project
         self.set_filters()
 
     def set_filters(self, annotator_id: int | None = None, choice: str | None = None,
                     search: str = "") -> None:
-        clauses, params = [], []
-        if annotator_id is not None:
-            clauses.append("l.annotator_id = ?")
-            params.append(annotator_id)
-        if choice:
-            clauses.append("l.choice = ?")
-            params.append(choice)
-        if search.strip():
-            # A scan over the texts; the LIMIT of each page keeps the first page quick.
-            pattern = _like_pattern(search.strip())
-            clauses.append(
-                r"""(l.note LIKE ? ESCAPE '\' OR EXISTS (
-                        SELECT 1 FROM comparisons c JOIN prompts p ON p.id = c.prompt_id
-                        JOIN responses ra ON ra.id = c.response_a_id
-                        JOIN responses rb ON rb.id = c.response_b_id
-                        WHERE c.id = l.comparison_id AND (p.text LIKE ? ESCAPE '\'
-                          OR ra.text LIKE ? ESCAPE '\' OR rb.text LIKE ? ESCAPE '\')))""")
-            params += [pattern] * 4
-        self._where = " AND ".join(clauses)
-        self._params = params
+        self._filter = LabelFilter(annotator_id, choice, search)
         self.reload()
 
     def reload(self) -> None:
         self.beginResetModel()
         self._ids, self._rows = [], {}
-        self._exhausted = self.conn is None
+        self._exhausted = self.project is None
         self._fetch_page(notify=False)
         self.endResetModel()
         self.sig_loaded.emit()
@@ -82,14 +60,8 @@ class LabelTableModel(QAbstractTableModel):
     def _fetch_page(self, notify: bool) -> None:
         if self._exhausted:
             return
-        where = [self._where] if self._where else []
-        params = list(self._params)
-        if self._ids:  # keyset paging: newest first, continue below the last id shown
-            where.append("l.id < ?")
-            params.append(self._ids[-1])
-        sql = ("SELECT l.id FROM labels l" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY l.id DESC LIMIT ?")
-        ids = [r[0] for r in self.conn.execute(sql, (*params, self.PAGE))]
+        before = self._ids[-1] if self._ids else None  # keyset paging: newest first
+        ids = label_ids(self.project, self._filter, before_id=before, limit=self.PAGE)
         self._exhausted = len(ids) < self.PAGE
         if not ids:
             return
@@ -134,15 +106,7 @@ class LabelTableModel(QAbstractTableModel):
     def _load(self, ids: list[int]) -> None:
         if len(self._rows) > self.CACHE_LIMIT:
             self._rows.clear()
-        marks = ",".join("?" * len(ids))
-        for r in self.conn.execute(
-            f"""SELECT l.id, l.comparison_id, substr(p.text, 1, 400), a.name, l.choice,
-                       l.strength, l.note, l.created_at
-                FROM labels l JOIN annotators a ON a.id = l.annotator_id
-                JOIN comparisons c ON c.id = l.comparison_id JOIN prompts p ON p.id = c.prompt_id
-                WHERE l.id IN ({marks})""", ids,
-        ):
-            self._rows[r[0]] = tuple(r)
+        self._rows.update(label_rows(self.project, ids))
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid() or role not in (Qt.DisplayRole, Qt.ToolTipRole):

@@ -251,7 +251,7 @@ class BrowsePage(QWidget):
         self.project = project
         self._opened = None
         self.detail.show_label(None)
-        self.model.conn = project.conn if project else None
+        self.model.project = project
         self._fill_annotators()
         self._apply_filters()
         self.refresh_agreement()
@@ -324,7 +324,7 @@ class BrowsePage(QWidget):
         rows = self.model.rowCount()
         if self.project is None:
             text = "Open a project to browse its labels."
-        elif rows == 0 and not self.project.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone():
+        elif rows == 0 and not self.project.has_labels():
             text = ("No labels yet. Label pairs in the Label workspace, or import labeled data "
                     "(chosen/rejected files arrive as labels by their source).")
         elif rows == 0:

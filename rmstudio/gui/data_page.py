@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from rmstudio.core.data.exporter import export_project
 from rmstudio.core.data.importer import import_files
+from rmstudio.core.labeling.stats import annotator_choice_counts
 from rmstudio.core.store.project import Project
 from rmstudio.gui.generate_dialog import GenerateDialog
 from rmstudio.gui.pages import heading, paragraph
@@ -104,12 +105,8 @@ class DataPage(QWidget):
     def _fill_annotator_table(self) -> None:
         rows = []
         if self.project is not None:
-            rows = self.project.conn.execute(
-                """SELECT a.name, a.kind, count(l.id),
-                          sum(l.choice IN ('a', 'b')), sum(l.choice = 'tie'),
-                          sum(l.choice = 'both_bad'), sum(l.choice = 'skip')
-                   FROM annotators a LEFT JOIN labels l ON l.annotator_id = a.id
-                   GROUP BY a.id ORDER BY count(l.id) DESC""").fetchall()
+            rows = [(a["name"], a["kind"], a["labels"], a["preference"], a["tie"], a["both_bad"],
+                     a["skip"]) for a in annotator_choice_counts(self.project)]
         self.annotator_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, value in enumerate(row):

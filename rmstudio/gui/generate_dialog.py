@@ -223,7 +223,7 @@ class GenerateDialog(QDialog):
         if self.without_radio.isChecked():
             ids = list(self._without_ids)
         else:
-            ids = [r[0] for r in self.project.conn.execute("SELECT id FROM prompts ORDER BY id")]
+            ids = self.project.prompt_ids()
         return ids[: self.limit_spin.value()] if self.limit_box.isChecked() else ids
 
     def config(self) -> GenerationConfig:

@@ -319,7 +319,7 @@ class LabelPage(QWidget):
         self._close_better_box()
         if self.project is None:
             title, text = "No project open", "Open or create a project to label pairs."
-        elif self.project.conn.execute("SELECT 1 FROM comparisons LIMIT 1").fetchone() is None:
+        elif not self.project.has_comparisons():
             title = "No pairs to label yet"
             text = ("This project has no comparisons. Import pairs of responses on the "
                     "<b>Data</b> page, or generate responses to your prompts to make pairs.")

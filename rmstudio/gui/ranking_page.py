@@ -119,8 +119,7 @@ class RankingPage(QWidget):
         if not enabled:
             self.prompt.clear()
             return
-        text = self.project.conn.execute(
-            "SELECT text FROM prompts WHERE id = ?", (prompt_id,)).fetchone()[0]
+        text = self.project.prompt_text(prompt_id)
         self.prompt.setPlainText(text.strip("\n"))
         responses = {r["id"]: r for r in prompt_responses(self.project, prompt_id)}
         saved = ranking_order(self.project, prompt_id, self.annotator) if self.annotator else None

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from rmstudio.core.store.project import Project
-from rmstudio.core.runs.store import list_runs, run_metrics
+from rmstudio.core.runs.store import last_metric_values, list_runs, run_artifacts, run_metrics
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.pages import heading
 from rmstudio.gui.plots import color, make_plot, place_legend
@@ -151,9 +151,7 @@ class RunsPage(QWidget):
     def _last_values(self, key: str) -> dict[int, float]:
         if self.project is None:
             return {}
-        rows = self.project.conn.execute(
-            "SELECT run_id, value FROM run_metrics WHERE key = ? ORDER BY run_id, step", (key,)).fetchall()
-        return {run_id: value for run_id, value in rows}  # the last step wins
+        return last_metric_values(self.project, key)
 
     def selected_run_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
@@ -233,8 +231,7 @@ class RunsPage(QWidget):
                 html.append(f"<p style='color:#c62828'><b>Error:</b> {escape(message)}</p>")
                 if trace.strip():
                     html.append(f"<pre style='font-size:10px'>{escape(trace.strip())}</pre>")
-            artifacts = self.project.conn.execute(
-                "SELECT kind, path, meta FROM artifacts WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+            artifacts = run_artifacts(self.project, run_id)
             if artifacts:
                 html.append("<b>Files</b><ul>" + "".join(
                     f"<li>{escape(a['kind'])}: <code>{escape(a['path'] or '–')}</code></li>"

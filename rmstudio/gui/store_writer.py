@@ -14,7 +14,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from rmstudio.core.store.backups import backup_if_changed, backup_project
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.labeling.queue import add_better_response
 from rmstudio.core.store.project import Project
@@ -111,9 +110,9 @@ class StoreWriter(QObject):
             elif op == "backup":
                 try:  # a failed backup is news, not a failed label: it goes in the result
                     if request["min_minutes"] is None:
-                        made = backup_project(project.conn, project.path, request["reason"])
+                        made = project.backup(request["reason"])
                     else:
-                        made = backup_if_changed(project.conn, project.path, request["min_minutes"])
+                        made = project.backup_if_changed(request["min_minutes"])
                     result["backup"] = str(made.path) if made else None
                 except RmstudioError as exc:
                     result["backup_error"] = str(exc)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.store.project import Project
 from rmstudio.core.labeling.relabel import send_to_relabel
+from rmstudio.core.labeling.stats import labels_left_out_of_training
 from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, split_preview, train_reward_model
 from rmstudio.core.runs.store import list_runs
 from rmstudio.gui.finetune_settings import FinetuneSettings
@@ -53,18 +54,6 @@ PLOT_TITLES = {"pairwise": {"loss": "Loss (Bradley-Terry)", "accuracy": "Accurac
                               "accuracy": "Correlation with the rating (Pearson)"}}
 CURVE_OF = {"train/pearson": "train/accuracy", "val/pearson": "val/accuracy"}  # pairwise logs no pearson
 REFRESH_MS = 100  # 10 Hz: smooth enough, and never a redraw per progress signal
-
-
-def _left_out(project: Project, annotators: list[str] | None) -> dict[str, int]:
-    """Labels that do not train: both-bad and skip (no preference between the two responses)."""
-    where, params = "", ()
-    if annotators:
-        where = f"AND an.name IN ({', '.join('?' * len(annotators))})"
-        params = tuple(annotators)
-    rows = project.conn.execute(
-        f"SELECT l.choice, count(*) FROM labels l JOIN annotators an ON an.id = l.annotator_id "
-        f"WHERE l.choice IN ('both_bad', 'skip') {where} GROUP BY l.choice", params).fetchall()
-    return {choice: n for choice, n in rows}
 
 
 class TrainPage(QWidget):
@@ -323,7 +312,7 @@ class TrainPage(QWidget):
         config = RewardTrainConfig(objective=self.objective.currentData(), val_fraction=self.val_share.value() / 100,
                                    seed=self.seed.value())
         self.split = split_preview(self.project, config)
-        left = _left_out(self.project, config.annotators)
+        left = labels_left_out_of_training(self.project, config.annotators)
         s = self.split
         # Ratings can only be learned from where there are some; the choice says how many.
         ratings_item = self.objective.model().item(1)

@@ -124,3 +124,21 @@ def test_job_callbacks_run_on_the_ui_thread_even_as_lambdas(qtbot):
     qtbot.waitUntil(lambda: len(threads) == 2, timeout=5000)
     thread.wait(5000)
     assert {ident for _, ident in threads} == {threading.get_ident()}
+
+
+def test_the_data_page_lists_each_annotators_labels_by_choice(window, tmp_path):
+    from builders import add_pairs
+
+    path = tmp_path / "p.rmstudio"
+    with Project.create(path) as project:
+        ids = add_pairs(project, 5)
+        for cid, choice in zip(ids, ["a", "b", "tie", "skip"]):
+            project.set_label(cid, "alice", choice)
+        project.set_label(ids[4], "bob", "both_bad")
+        project.annotator_id("carol")
+    assert window.open_project(path)
+    table = window.data_page.annotator_table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert rows == [["alice", "human", "4", "2", "1", "0", "1"],
+                    ["bob", "human", "1", "0", "0", "1", "0"],
+                    ["carol", "human", "0", "0", "0", "0", "0"]]

@@ -341,3 +341,17 @@ def test_learning_rate_follows_the_method_and_a_bad_one_is_named(qtbot):
     box.learning_rate.setText("fast")
     with pytest.raises(ValueError, match="learning rate 'fast' is not a number"):
         box.settings()
+
+
+def test_the_preview_counts_the_labels_left_out_of_training(tmp_path, make_page):
+    from builders import add_pairs
+
+    path = tmp_path / "left.rmstudio"
+    with Project.create(path) as project:
+        ids = add_pairs(project, 6)
+        for cid, choice in zip(ids, ["a", "b", "both_bad", "both_bad", "skip"]):
+            project.set_label(cid, "alice", choice)
+        project.set_label(ids[5], "bob", "skip")
+    page = make_page(path)
+    page.refresh_preview()
+    assert "Left out: 2 both-bad and 2 skipped labels" in page.preview.text()

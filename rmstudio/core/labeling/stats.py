@@ -100,3 +100,32 @@ def format_agreement(agreement: dict) -> list[str]:
         lines.append(f"Fleiss' kappa {_number(fleiss['kappa'])} over {fleiss['items']:,} "
                      f"comparisons with {fleiss['raters']} labels each{extra}")
     return lines
+
+
+def annotator_choice_counts(project: Project) -> list[dict]:
+    """Each annotator's labels split by choice, the busiest first (an annotator without labels
+    too, with zeros): ``{name, kind, labels, preference (a or b), tie, both_bad, skip}``."""
+    rows = project.conn.execute(
+        """SELECT a.name, a.kind, count(l.id),
+                  sum(l.choice IN ('a', 'b')), sum(l.choice = 'tie'),
+                  sum(l.choice = 'both_bad'), sum(l.choice = 'skip')
+           FROM annotators a LEFT JOIN labels l ON l.annotator_id = a.id
+           GROUP BY a.id ORDER BY count(l.id) DESC""").fetchall()
+    return [{"name": name, "kind": kind, "labels": labels, "preference": preference or 0,
+             "tie": tie or 0, "both_bad": both_bad or 0, "skip": skip or 0}
+            for name, kind, labels, preference, tie, both_bad, skip in rows]
+
+
+def labels_left_out_of_training(project: Project,
+                                annotators: list[str] | None = None) -> dict[str, int]:
+    """Labels that do not train a pairwise reward model, by choice: both-bad and skip (no
+    preference between the two responses). Only ``annotators``' labels when given (None or
+    empty: everyone's); a choice with no such label is missing from the result."""
+    where, params = "", ()
+    if annotators:
+        where = f"AND an.name IN ({', '.join('?' * len(annotators))})"
+        params = tuple(annotators)
+    rows = project.conn.execute(
+        f"SELECT l.choice, count(*) FROM labels l JOIN annotators an ON an.id = l.annotator_id "
+        f"WHERE l.choice IN ('both_bad', 'skip') {where} GROUP BY l.choice", params).fetchall()
+    return {choice: n for choice, n in rows}

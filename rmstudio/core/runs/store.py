@@ -105,3 +105,20 @@ def list_runs(project: Project, kind: str | None = None) -> list[dict]:
     where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
     rows = project.conn.execute(f"SELECT * FROM runs {where} ORDER BY id", params).fetchall()
     return [{**dict(r), "config": json.loads(r["config"])} for r in rows]
+
+
+def last_metric_values(project: Project, key: str) -> dict[int, float]:
+    """Each run's last logged value of the metric ``key`` (the highest step), by run id; runs
+    that never logged it are missing."""
+    rows = project.conn.execute(
+        "SELECT run_id, value FROM run_metrics WHERE key = ? ORDER BY run_id, step", (key,)).fetchall()
+    return {run_id: value for run_id, value in rows}  # the last step wins
+
+
+def run_artifacts(project: Project, run_id: int) -> list[dict]:
+    """The files a run recorded (``add_artifact``), in the order it recorded them:
+    ``{kind, path, meta}``, ``meta`` decoded (None when it had none)."""
+    rows = project.conn.execute(
+        "SELECT kind, path, meta FROM artifacts WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+    return [{"kind": kind, "path": path, "meta": json.loads(meta) if meta else None}
+            for kind, path, meta in rows]

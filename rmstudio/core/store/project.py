@@ -258,6 +258,36 @@ class Project(ProjectFile):
                 (key, json.dumps(value)),
             )
 
+    # -- quick reads for the pages (the GUI asks these; it never runs SQL itself) -----------
+
+    def has_labels(self) -> bool:
+        """Whether any label is stored (by anyone); cheaper than ``counts()``."""
+        return self.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None
+
+    def has_comparisons(self) -> bool:
+        """Whether any comparison (pair of responses) is stored; cheaper than ``counts()``."""
+        return self.conn.execute("SELECT 1 FROM comparisons LIMIT 1").fetchone() is not None
+
+    def prompt_ids(self) -> list[int]:
+        """Every prompt's id, in import order."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM prompts ORDER BY id")]
+
+    def prompt_text(self, prompt_id: int) -> str:
+        """The prompt's plain text; ProjectError when there is no such prompt."""
+        row = self.conn.execute("SELECT text FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no prompt #{prompt_id} in {self.path.name}")
+        return row[0]
+
+    def backup_if_changed(self, min_minutes: float | None = None):
+        """The periodic backup through this connection (see ``backups.backup_if_changed``):
+        a new backup, or None when nothing changed or the newest is younger than
+        ``min_minutes`` (None: the default period)."""
+        from rmstudio.core.store.backups import PERIODIC_MINUTES, backup_if_changed
+
+        return backup_if_changed(self.conn, self.path,
+                                 PERIODIC_MINUTES if min_minutes is None else min_minutes)
+
 
 def _label_from_row(row: sqlite3.Row) -> Label:
     return Label(row["comparison_id"], row["name"], row["choice"], row["strength"], row["note"],
