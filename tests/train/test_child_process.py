@@ -9,7 +9,7 @@ import pytest
 from tiny_models import save_tiny_model
 from builders import synthetic_project
 
-from rmstudio.core.reward.child import config_from_dict
+from rmstudio.core.runs import codec
 from rmstudio.core.reward.train import RewardTrainConfig
 
 
@@ -20,12 +20,14 @@ def tiny_dir(tmp_path_factory):
 
 def test_config_round_trips_through_json():
     config = RewardTrainConfig(method="instant", base="embedded", annotators=["ann"])
-    assert config_from_dict(json.loads(json.dumps(asdict(config)))) == config
+    assert codec.loads(RewardTrainConfig, codec.dumps(config)) == config
     rated = RewardTrainConfig(method="full", objective="regression", monitor_file="test.jsonl",
                               finetune={"average_last": 0.25, "learning_rate": 1e-5})
-    assert config_from_dict(json.loads(json.dumps(asdict(rated)))) == rated
-    with pytest.raises(ValueError, match="unknown training settings: colour"):
-        config_from_dict({"colour": "blue"})
+    assert codec.loads(RewardTrainConfig, json.dumps(asdict(rated))) == rated
+    with pytest.raises(ValueError, match="config: unknown setting 'colour'"):
+        codec.decode(RewardTrainConfig, {"colour": "blue"})
+    with pytest.raises(ValueError, match=r"config.features.layers\[0\]: expected a whole number"):
+        codec.decode(RewardTrainConfig, {"features": {"layers": ["last"]}})
 
 
 def test_child_reports_progress_and_result(tmp_path, tiny_dir):

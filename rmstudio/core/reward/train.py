@@ -3,24 +3,25 @@
     train_reward_model(project_path, RewardTrainConfig(method="instant"), sink=...)
 
 Takes an immutable snapshot of the labels at start, splits it by prompt, trains, evaluates on
-the validation split, writes the model next to the project (``<project>.runs/run-N/model``) and
-remembers the run (config, every logged metric, status, artifacts) in the project. Opens its own
-connection, so it runs the same in a GUI worker thread, the CLI and a child process.
+the validation split and writes the model next to the project (``<project>.runs/run-N/model``).
+``run_reward`` is the work of the reward run kind (``reward/kind.py``): it writes the run's
+metrics, stage and artifacts only through its recorder, so the same code runs in this process
+(``train_reward_model``: the CLI, tests) and in a child process the window watches.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.store.project import Project
-from rmstudio.core.runs.store import add_artifact, claim_run, finish_run, log_metrics, start_run
+from rmstudio.core.runs.launch import run_in_process
+from rmstudio.core.runs.recorder import ProjectRecorder, RunRecorder
 from rmstudio.core.reward.data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
 from rmstudio.core.reward.evaluate import evaluate_pairs, evaluate_ratings
 from rmstudio.core.reward.features import FeatureSpec
@@ -117,28 +118,24 @@ def _training_items(project: Project, config: RewardTrainConfig) -> list:
     return items
 
 
-class _RunSink:
-    """Forwards progress to the caller and writes every metric into the run."""
-
-    def __init__(self, project: Project, run_id: int, sink: ProgressSink):
-        self.project, self.run_id, self.sink = project, run_id, sink
-        self.step = 0
-
-    def log(self, step: int, metrics: dict) -> None:
-        self.step = max(self.step, step)
-        self.sink.log(step, metrics)
-        numeric = {k: v for k, v in metrics.items() if "/" in k}
-        if numeric:
-            log_metrics(self.project, self.run_id, step, numeric)
-
-    def should_stop(self) -> bool:
-        return self.sink.should_stop()
+def check_can_train(project_path: str | Path, config: RewardTrainConfig) -> None:
+    """Refuse at once (before a run is recorded) when there is nothing to train on."""
+    with Project.open(project_path) as project:
+        _training_items(project, config)
 
 
-def train_reward_model(project_path: str | Path, config: RewardTrainConfig | None = None,
-                       sink: ProgressSink | None = None) -> dict:
-    config = config or RewardTrainConfig()
-    sink = sink or NullSink()
+def resumed_run(project_path: str | Path, config: RewardTrainConfig) -> int | None:
+    """The run a fine-tune config continues (``finetune.resume`` names its folder), else None."""
+    resume_from = config.finetune.get("resume") if config.method != "instant" else None
+    if not resume_from:
+        return None
+    with Project.open(project_path) as project:
+        return _run_id_of(project, Path(resume_from))
+
+
+def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: RunRecorder) -> dict:
+    """The reward run kind's work: the launcher has begun (or resumed) the run on ``recorder``,
+    which is all this writes through (metrics, stage, artifacts)."""
     with Project.open(project_path) as project:
         train, val = split_by_prompt(_training_items(project, config), config.val_fraction, config.seed)
         regression = config.objective == "regression"
@@ -148,51 +145,53 @@ def train_reward_model(project_path: str | Path, config: RewardTrainConfig | Non
         # Read before any work: a bad file fails now, not after the teacher's feature pass.
         monitor = pairs_from_file(config.monitor_file) if config.monitor_file and config.method != "instant" else []
         resume_from = config.finetune.get("resume") if config.method != "instant" else None
-        if resume_from:
-            # Continue a cancelled, failed or interrupted fine-tune in its own folder and run (same
-            # split: same seed), now owned by this process.
-            run_id = _run_id_of(project, Path(resume_from))
-            out_dir = Path(resume_from)
-            claim_run(project, run_id)
-        else:
-            run_id = start_run(project, "reward", f"{config.method} on {config.base}", asdict(config))
-            out_dir = runs_dir(project_path) / f"run-{run_id}"
+        # A resumed fine-tune continues in its own folder (same split: same seed).
+        out_dir = Path(resume_from) if resume_from else runs_dir(project_path) / f"run-{recorder.run_id}"
         out_dir.mkdir(parents=True, exist_ok=True)
-        run_sink = _RunSink(project, run_id, sink)
-        run_sink.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val)})
+        recorder.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val)})
         started = time.perf_counter()
         try:
             if config.method == "instant":
-                result = (_train_instant_regression(project, config, train, val, scale, out_dir, run_sink)
-                          if regression else _train_instant(project, config, train, val, out_dir, run_sink))
+                result = (_train_instant_regression(project, config, train, val, scale, out_dir, recorder)
+                          if regression else _train_instant(project, config, train, val, out_dir, recorder))
             else:
-                taught = (_with_instant_teacher(project, config, train, val, run_sink)
+                taught = (_with_instant_teacher(project, config, train, val, recorder)
                           if finetune_config(config).distill_weight and not regression else train)
-                result = (_train_finetune(config, taught, val, out_dir, run_sink, resume=bool(resume_from),
+                result = (_train_finetune(config, taught, val, out_dir, recorder, resume=bool(resume_from),
                                           monitor=monitor, scale=scale if regression else (0.0, 1.0))
                           if taught is not None else
                           {"status": "cancelled", "method": config.method, "steps": 0, "total_steps": 0,
                            "checkpoint": None, "model_dir": "", "metrics": {}, "evaluation": {}})
         except BaseException as exc:
-            status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             kept = getattr(exc, "result", None) or {}  # a diverged fine-tune keeps its best weights
             if kept.get("model_dir"):
-                add_artifact(project, run_id, "model", kept["model_dir"], {"method": config.method,
-                                                                          "step": kept.get("best_step")})
+                recorder.artifact("model", kept["model_dir"], {"method": config.method,
+                                                               "step": kept.get("best_step")})
             if kept.get("checkpoint"):
-                add_artifact(project, run_id, "checkpoint", kept["checkpoint"], {"step": kept.get("steps")})
-            finish_run(project, run_id, status, f"{exc}\n{traceback.format_exc()}")
+                recorder.artifact("checkpoint", kept["checkpoint"], {"step": kept.get("steps")})
             raise
         result["seconds"] = time.perf_counter() - started
-        result["run_id"] = run_id
+        result["run_id"] = recorder.run_id
         (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
         if result.get("model_dir"):
-            add_artifact(project, run_id, "model", result["model_dir"], {"method": config.method})
+            recorder.artifact("model", result["model_dir"], {"method": config.method})
         if result.get("checkpoint"):
-            add_artifact(project, run_id, "checkpoint", result["checkpoint"], {"step": result.get("steps")})
-        add_artifact(project, run_id, "evaluation", str(out_dir / "result.json"))
-        finish_run(project, run_id, result["status"])
+            recorder.artifact("checkpoint", result["checkpoint"], {"step": result.get("steps")})
+        recorder.artifact("evaluation", str(out_dir / "result.json"))
         return result
+
+
+def train_reward_model(project_path: str | Path, config: RewardTrainConfig | None = None,
+                       sink: ProgressSink | None = None) -> dict:
+    """Train in this process and record the run in the project (the CLI and tests; the window
+    runs the same kind in a child process)."""
+    from rmstudio.core.reward.kind import REWARD
+
+    recorder = ProjectRecorder(project_path, sink or NullSink())
+    try:
+        return run_in_process(REWARD, project_path, config or RewardTrainConfig(), recorder)
+    finally:
+        recorder.close()
 
 
 def _run_id_of(project: Project, folder: Path) -> int:

@@ -1,0 +1,81 @@
+"""A run kind: what any long training is to the rest of rmstudio.
+
+A kind is a typed config (a dataclass with a docstring per field, checked in ``__post_init__``)
+and one function ``run(project_path, config, recorder) -> dict``. It also declares its plots:
+which metrics share an axis, so a window draws curves it has never heard of. Reward training
+is one kind (``rmstudio.core.reward.kind:REWARD``); policy optimisation and anything later are
+more of the same. The launcher and the child process find a kind by reference,
+``"package.module:NAME"``: they import no kind by name, so a new kind changes neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rmstudio.core.runs import codec
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One plot of a run's live view: these metrics (``train/loss``, ``val/loss``...) on one axis."""
+
+    title: str
+    metrics: tuple[str, ...]
+    y_label: str = ""
+
+
+@dataclass(frozen=True)
+class RunKind:
+    name: str
+    """Stored as the run's kind in the project ('reward', 'policy', ...)."""
+
+    config_type: type
+    """The dataclass of its settings; ``codec`` carries it to a child process and back."""
+
+    run: Callable[..., dict]
+    """``run(project_path, config, recorder) -> result``: the work itself. It writes only
+    through the recorder and returns a JSON-able result with at least a 'status'."""
+
+    plots: tuple[Plot, ...] = ()
+    """The live view: metrics grouped into plots (a metric in no plot is still recorded)."""
+
+    describe: Callable[[Any], str] = repr
+    """A short name for a run of this kind, from its config ('lora on embedded')."""
+
+    resume_of: Callable[[Any, Any], int | None] = lambda project_path, config: None
+    """The run a config continues (``resume_of(project_path, config)``), or None for a new one."""
+
+    precheck: Callable[[Any, Any], None] = lambda project_path, config: None
+    """Raises (one line) before a run is recorded when it cannot start (no labels, say)."""
+
+    def config_from_json(self, data: Any):
+        return codec.decode(self.config_type, data, where=self.name)
+
+
+def kind_ref(kind: RunKind) -> str:
+    """How another process finds ``kind``: its module and the name it is bound to there."""
+    for module_name in (getattr(kind.run, "__module__", None), getattr(kind.config_type, "__module__", None)):
+        module = importlib.import_module(module_name) if module_name else None
+        for attr, value in vars(module or object).items():
+            if value is kind:
+                return f"{module_name}:{attr}"
+    raise ValueError(f"run kind {kind.name!r} is not bound to a name in its module; "
+                     "define it at module level next to its run function")
+
+
+def load_kind(ref: str) -> RunKind:
+    """The kind named by ``"package.module:NAME"``; ValueError says what is wrong."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"a run kind is named 'package.module:NAME', got {ref!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import run kind module {module_name!r}: {exc}") from None
+    kind = getattr(module, attr, None)
+    if not isinstance(kind, RunKind):
+        raise ValueError(f"{ref} is not a run kind")
+    return kind
