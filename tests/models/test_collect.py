@@ -44,7 +44,8 @@ def test_generated_pairs_become_unlabeled_comparisons(prompts_project, tiny_dir)
         assert json.loads(row["settings"])["seed"] == 1
         assert project.next_unlabeled("me") is not None
         [run] = list_runs(project, "generate")
-        assert run["status"] == "finished" and run["config"]["max_new_tokens"] == 6
+        assert run["status"] == "finished" and run["config"]["sampling"]["max_new_tokens"] == 6
+        assert run["name"] == f"generate with {tiny_dir.name}" or str(tiny_dir) in run["name"]
 
 
 def test_cancel_keeps_every_finished_prompt(prompts_project, tiny_dir):
