@@ -372,6 +372,7 @@ class MainWindow(QMainWindow):
         self._fill_annotators()
         self.live_model.set_project(str(project.path))
         self.backups.attach(self.label_page.writer)
+        self.train_page.set_writer(self.label_page.writer)  # runs are recorded by the one writer
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 

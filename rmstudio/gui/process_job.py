@@ -17,6 +17,7 @@ class ProcessJob(QObject):
     sig_progress = Signal(int, dict)
     sig_finished = Signal(object)
     sig_failed = Signal(str, str)
+    sig_event = Signal(dict)  # every event the child printed, before the signals above
 
     def __init__(self, module: str, args: list[str], parent: QObject | None = None):
         super().__init__(parent)
@@ -53,6 +54,8 @@ class ProcessJob(QObject):
         except ValueError:
             return  # a library printed something; not ours
         kind = event.get("event") if isinstance(event, dict) else None
+        if kind is not None:
+            self.sig_event.emit(event)
         if kind == "progress":
             self.sig_progress.emit(int(event.get("step", 0)), event.get("metrics", {}))
         elif kind == "finished":

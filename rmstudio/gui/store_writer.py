@@ -15,6 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from rmstudio.core.errors import RmstudioError
+from rmstudio.core.runs.kinds import load_kind
+from rmstudio.core.runs.launch import start as start_run_of
+from rmstudio.core.runs.recorder import ProjectRecorder, apply_event
 from rmstudio.core.labeling.queue import add_better_response
 from rmstudio.core.store.project import Project
 
@@ -29,6 +32,7 @@ class StoreWriter(QObject):
         super().__init__()  # no parent: it moves to its own thread
         self.path = Path(path)
         self._project: Project | None = None
+        self._recorders: dict = {}  # run id -> the recorder of a run a child process streams
         self._ids = itertools.count(1)
         self._thread = QThread()
         self._thread.setObjectName("rmstudio-store-writer")
@@ -70,6 +74,15 @@ class StoreWriter(QObject):
         read: it never waits for another connection's lock). With ``min_minutes``, only when
         the project changed since the newest backup and that one is older (the rolling one)."""
         return self.submit("backup", min_minutes=min_minutes, reason=reason)
+
+    def run_begin(self, kind_ref: str, config: dict) -> int:
+        """Record the start (or the resume) of a run of ``kind_ref`` with ``config`` (JSON); the
+        answer carries its ``run_id``, or ``run_error`` when it cannot start."""
+        return self.submit("run_begin", kind_ref=kind_ref, config=config)
+
+    def run_event(self, run_id: int, event: dict) -> int:
+        """Apply one event a run's child process streamed (progress, artifact, end)."""
+        return self.submit("run_event", run_id=run_id, event=event)
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Finish the queued writes, close the connection and end the thread."""
@@ -116,6 +129,21 @@ class StoreWriter(QObject):
                     result["backup"] = str(made.path) if made else None
                 except RmstudioError as exc:
                     result["backup_error"] = str(exc)
+            elif op == "run_begin":
+                try:  # a run that cannot start is news for its page, not a failed label
+                    kind = load_kind(request["kind_ref"])
+                    config = kind.config_from_json(request["config"])
+                    recorder = ProjectRecorder(project=project)
+                    result["run_id"] = start_run_of(kind, project.path, config, recorder)
+                    self._recorders[result["run_id"]] = recorder
+                except (RmstudioError, ValueError) as exc:
+                    result["run_error"] = str(exc)
+            elif op == "run_event":
+                recorder = self._recorders.get(request["run_id"])
+                if recorder is not None:
+                    apply_event(request["event"], recorder)
+                    if request["event"].get("event") in ("finished", "failed"):
+                        del self._recorders[request["run_id"]]
             elif op == "set_setting":
                 project.set_setting(request["key"], request["value"])
             else:

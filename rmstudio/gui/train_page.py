@@ -1,14 +1,12 @@
 """The Train workspace: pick a method, see the split before it starts, watch it learn, read the results.
 
-Training itself is ``train_reward_model`` on a worker thread (it opens its own connection to the
-project). The worker's progress signal only appends to a buffer; a timer at 10 Hz pushes the
-buffer into one curve per metric with ``setData``.
+Training itself is the reward run kind in a child process (``RunJob``), recorded by the window's
+store writer. Its progress signal only appends to a buffer; a timer at 10 Hz pushes the buffer
+into one curve per metric with ``setData``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -21,15 +19,16 @@ from rmstudio.core.errors import RmstudioError
 from rmstudio.core.store.project import Project
 from rmstudio.core.labeling.relabel import send_to_relabel
 from rmstudio.core.labeling.stats import labels_left_out_of_training
-from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, split_preview, train_reward_model
+from rmstudio.core.reward.kind import REWARD
+from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, split_preview
 from rmstudio.core.runs.store import list_runs
 from rmstudio.gui.finetune_settings import FinetuneSettings
 from rmstudio.gui.model_picker import ModelPicker
 from rmstudio.gui.pages import heading
 from rmstudio.gui.plots import SPLIT_COLORS, live_curve, make_plot, place_legend, set_title
 from rmstudio.gui.train_results import ResultsPanel
-from rmstudio.gui.process_job import ProcessJob
-from rmstudio.gui.worker import start_job
+from rmstudio.gui.run_job import RunJob
+from rmstudio.gui.store_writer import StoreWriter
 
 METHODS = [
     ("instant", "Instant", "Seconds. A small head on frozen features of the base model; features are "
@@ -57,14 +56,15 @@ REFRESH_MS = 100  # 10 Hz: smooth enough, and never a redraw per progress signal
 
 
 class TrainPage(QWidget):
-    sig_run_finished = Signal(dict)  # the result of train_reward_model (status finished or cancelled)
+    sig_run_finished = Signal(dict)  # the result of the reward run (status finished or cancelled)
 
     def __init__(self):
         super().__init__()
         self.project: Project | None = None
         self.annotator = ""
-        self._thread = None
-        self._worker = None
+        self._worker = None  # a RunJob while training
+        self.writer: StoreWriter | None = None
+        self._own_writer: StoreWriter | None = None
         self._running_method = ""
         self._buffer: dict[str, tuple[list[int], list[float]]] = {}
         self._dirty: set[str] = set()
@@ -253,16 +253,26 @@ class TrainPage(QWidget):
         """Connect to the Label page's sig_labeled: the preview follows new labels."""
         self._schedule_preview()
 
+    def set_writer(self, writer: StoreWriter | None) -> None:
+        """The window's store writer, which records runs (one writer); without one (the page on
+        its own, in tests) the page makes its own when it first trains."""
+        self.writer = writer
+
+    def _store_writer(self) -> StoreWriter:
+        if self.writer is None:
+            self.writer = self._own_writer = StoreWriter(self.project.path)
+        return self.writer
+
     def shutdown(self) -> None:
-        """Stop a running job and wait for its thread (before the project closes or the app quits)."""
+        """Stop a running job and wait for it (before the project closes or the app quits):
+        what it reported is recorded before the writer stops."""
         if self._worker is not None:
-            self._worker.cancel()
-            if isinstance(self._worker, ProcessJob) and not self._worker.process.waitForFinished(60000):
-                self._worker.kill()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(60000)
-        self._thread = self._worker = None
+            self._worker.wait(60000)
+        self._worker = None
+        if self._own_writer is not None:
+            self._own_writer.stop()
+        self._own_writer = None
+        self.writer = None
         self._curve_timer.stop()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -375,25 +385,14 @@ class TrainPage(QWidget):
         self.progress.show()
         self.status.setText(f"Training {config.method} on {config.base}…")
 
-        def job(sink):
-            try:
-                return train_reward_model(path, config, sink)
-            except KeyboardInterrupt:  # a trainer may stop by interrupt: that is a cancel, not a crash
-                return {"status": "cancelled", "method": config.method, "metrics": {}, "evaluation": {}}
-
-        if config.method == "instant":
-            # Light: a thread. Fine-tunes run in a child process (below), where a native crash or
-            # an out-of-memory kill ends the child and this page shows an error instead.
-            self._thread, self._worker = start_job(
-                self, job, on_finished=self._on_job_finished, on_failed=self._on_job_failed,
-                on_progress=self._on_job_progress)
-        else:
-            self._worker = ProcessJob("rmstudio.core.reward.child",
-                                      [str(path), json.dumps(asdict(config), default=str)], self)
-            self._worker.sig_progress.connect(self._on_job_progress)
-            self._worker.sig_finished.connect(self._on_job_finished)
-            self._worker.sig_failed.connect(self._on_job_failed)
-            self._worker.start()
+        # Every method runs in a child process (RunJob): a native crash or an out-of-memory
+        # kill ends the child, not the window, and training never holds this interpreter
+        # (an instant run in a thread here made the window stall for up to 427 ms).
+        self._worker = RunJob(REWARD, path, config, self._store_writer(), self)
+        self._worker.sig_progress.connect(self._on_job_progress)
+        self._worker.sig_finished.connect(self._on_job_finished)
+        self._worker.sig_failed.connect(self._on_job_failed)
+        self._worker.start()
         self._curve_timer.start()
         self._update_buttons()
 
@@ -477,10 +476,7 @@ class TrainPage(QWidget):
             curve.setData([], [])
 
     def _job_done(self) -> None:
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(10000)
-        self._thread = self._worker = None
+        self._worker = None
         self._on_curve_timer()  # the last points, then the timer stops
         self.progress.hide()
         self._update_buttons()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from builders import rated_project, synthetic_project
 
 from rmstudio.core.store.project import Project
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview
-from rmstudio.core.runs.store import list_runs
+from rmstudio.core.runs.store import list_runs, run_artifacts, run_metrics
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,13 @@ def test_instant_run_finishes_shows_results_and_appears_in_runs(tmp_path, tiny_d
         assert runs.table.item(0, 3).text() == "finished"
         assert runs.table.item(0, 6).text() == f"{100 * result['metrics']['val/accuracy']:.1f}%"
         runs.set_project(None)
+        # Trained in a child process, recorded by this process's writer: the run is ours, its
+        # curves and artifacts arrived as events.
+        [run] = list_runs(project, "reward")
+        assert json.loads(run["owner"])["pid"] == os.getpid()
+        assert run_metrics(project, run["id"])["val/accuracy"]
+        kinds = {a["kind"] for a in run_artifacts(project, run["id"])}
+        assert {"model", "evaluation"} <= kinds
 
 
 def test_ratings_train_by_regression_from_the_page(tmp_path, tiny_dir, make_page, qtbot):

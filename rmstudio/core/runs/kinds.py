@@ -11,6 +11,7 @@ more of the same. The launcher and the child process find a kind by reference,
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,15 +52,22 @@ class RunKind:
     precheck: Callable[[Any, Any], None] = lambda project_path, config: None
     """Raises (one line) before a run is recorded when it cannot start (no labels, say)."""
 
+    module: str = ""
+    """Where the kind is defined (filled in from the caller): how another process finds it."""
+
+    def __post_init__(self) -> None:
+        if not self.module:  # the module whose code ran RunKind(...): __init__'s caller
+            object.__setattr__(self, "module", sys._getframe(2).f_globals.get("__name__", ""))
+
     def config_from_json(self, data: Any):
         return codec.decode(self.config_type, data, where=self.name)
 
 
 def kind_ref(kind: RunKind) -> str:
     """How another process finds ``kind``: its module and the name it is bound to there."""
-    for module_name in (getattr(kind.run, "__module__", None), getattr(kind.config_type, "__module__", None)):
-        module = importlib.import_module(module_name) if module_name else None
-        for attr, value in vars(module or object).items():
+    for module_name in (kind.module, getattr(kind.run, "__module__", None)):
+        module = sys.modules.get(module_name) if module_name else None
+        for attr, value in vars(module).items() if module is not None else ():
             if value is kind:
                 return f"{module_name}:{attr}"
     raise ValueError(f"run kind {kind.name!r} is not bound to a name in its module; "

@@ -60,12 +60,16 @@ def recorded_metrics(metrics: dict) -> dict[str, float]:
 
 
 class ProjectRecorder(RunRecorder):
-    """Writes the run into the project (its own connection) and forwards progress to ``sink``."""
+    """Writes the run into the project and forwards progress to ``sink``. It opens its own
+    connection to ``project_path``, or uses an open ``project`` (the window's writer thread,
+    which records the runs its child processes stream)."""
 
-    def __init__(self, project_path: str | Path, sink: ProgressSink | None = None):
+    def __init__(self, project_path: str | Path | None = None, sink: ProgressSink | None = None,
+                 project=None):
         from rmstudio.core.store.project import Project
 
-        self.project = Project.open(project_path)
+        self._owns = project is None
+        self.project = Project.open(project_path) if project is None else project
         self.sink = sink or NullSink()
         self.step = 0
 
@@ -105,7 +109,8 @@ class ProjectRecorder(RunRecorder):
             finish_run(self.project, self.run_id, status, error)
 
     def close(self) -> None:
-        self.project.close()
+        if self._owns:
+            self.project.close()
 
 
 class StreamRecorder(RunRecorder):

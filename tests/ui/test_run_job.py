@@ -1,0 +1,105 @@
+"""RunJob: any run kind in a child process, recorded by the window's one store writer."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rmstudio.core.runs.store import list_runs, run_metrics
+from rmstudio.core.store.project import Project
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The toy kind of tests/train/test_run_kinds.py, importable by the child too."""
+    monkeypatch.syspath_prepend(str(TESTS / "train"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS / "train"), str(TESTS.parent),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    import test_run_kinds
+
+    return test_run_kinds
+
+
+@pytest.fixture
+def writer(tmp_path, qtbot):
+    from rmstudio.gui.store_writer import StoreWriter
+
+    path = tmp_path / "p.rmstudio"
+    Project.create(path).close()
+    made = StoreWriter(path)
+    yield made
+    made.stop()
+
+
+def _job(toy, writer, qtbot, **settings):
+    from rmstudio.gui.run_job import RunJob
+
+    config = toy.ToyConfig(folder=str(writer.path.parent), **settings)
+    return RunJob(toy.TOY, writer.path, config, writer)
+
+
+def test_a_kind_runs_in_a_child_and_this_process_records_it(toy, writer, qtbot):
+    job = _job(toy, writer, qtbot, steps=4)
+    progress = []
+    job.sig_progress.connect(lambda step, metrics: progress.append(step))
+    with qtbot.waitSignal(job.sig_finished, timeout=30000) as done:
+        job.start()
+    assert done.args[0] == {"status": "finished", "steps": 4}
+    with Project.open(writer.path) as project:
+        [run] = list_runs(project, "toy")
+        assert run["status"] == "finished"  # recorded before sig_finished was sent
+        assert json.loads(run["owner"])["pid"] == os.getpid()  # by this process, not the child
+        assert [s for s, _ in run_metrics(project, run["id"])["toy/loss"]] == [1, 2, 3, 4]
+        assert [a[0] for a in project.conn.execute("SELECT kind FROM artifacts")] == ["checkpoint"]
+    assert progress[-1] == 4
+
+
+def test_cancel_then_resume_continue_the_same_run(toy, writer, qtbot):
+    job = _job(toy, writer, qtbot, steps=400)
+    job.sig_progress.connect(lambda step, metrics: job.cancel() if step == 2 else None)
+    with qtbot.waitSignal(job.sig_finished, timeout=30000) as done:
+        job.start()
+    stopped = done.args[0]["steps"]
+    assert done.args[0]["status"] == "cancelled" and stopped < 400
+    with Project.open(writer.path) as project:
+        [run] = list_runs(project, "toy")
+    assert run["status"] == "cancelled"
+    again = _job(toy, writer, qtbot, steps=stopped + 3, resume_run=run["id"])
+    with qtbot.waitSignal(again.sig_finished, timeout=30000) as done:
+        again.start()
+    assert done.args[0] == {"status": "finished", "steps": stopped + 3}
+    with Project.open(writer.path) as project:
+        [run] = list_runs(project, "toy")
+        assert run["status"] == "finished"
+        steps = [s for s, _ in run_metrics(project, run["id"])["toy/loss"]]
+    assert steps == list(range(1, stopped + 4))
+
+
+def test_a_child_killed_without_a_word_is_recorded_as_failed(toy, writer, qtbot):
+    job = _job(toy, writer, qtbot, steps=100_000)
+    job.sig_progress.connect(lambda step, metrics: job.kill() if step == 2 else None)
+    with qtbot.waitSignal(job.sig_failed, timeout=30000) as failed:
+        job.start()
+    assert "ended unexpectedly" in failed.args[0]
+    with Project.open(writer.path) as project:
+        [run] = list_runs(project, "toy")
+    assert run["status"] == "failed" and "ended unexpectedly" in run["error"]
+
+
+def test_a_run_that_cannot_start_fails_at_once_and_records_nothing(toy, writer, qtbot, monkeypatch):
+    from rmstudio.gui.run_job import RunJob
+
+    def refuse(project_path, config):
+        raise ValueError("nothing to count")
+
+    kind = toy.TOY.__class__(**{**toy.TOY.__dict__, "precheck": refuse})
+    monkeypatch.setattr(toy, "TOY", kind)  # the writer finds the kind by reference
+    job = RunJob(kind, writer.path, toy.ToyConfig(folder=str(writer.path.parent)), writer)
+    with qtbot.waitSignal(job.sig_failed, timeout=10000) as failed:
+        job.start()
+    assert failed.args[0] == "nothing to count"
+    with Project.open(writer.path) as project:
+        assert list_runs(project, "toy") == []
