@@ -59,6 +59,8 @@ class RunJob(QObject):
         if self.process is None:
             return
         job = self.process
+        if job.process.state() == job.process.ProcessState.NotRunning:
+            return
         job.cancel()
         if not job.process.waitForFinished(timeout_ms):
             job.kill()

@@ -63,6 +63,7 @@ class TrainPage(QWidget):
         self.project: Project | None = None
         self.annotator = ""
         self._worker = None  # a RunJob while training
+        self._last_job = None  # the finished one, whose child may still be exiting
         self.writer: StoreWriter | None = None
         self._own_writer: StoreWriter | None = None
         self._running_method = ""
@@ -266,9 +267,10 @@ class TrainPage(QWidget):
     def shutdown(self) -> None:
         """Stop a running job and wait for it (before the project closes or the app quits):
         what it reported is recorded before the writer stops."""
-        if self._worker is not None:
-            self._worker.wait(60000)
-        self._worker = None
+        for job in (self._worker, self._last_job):  # the last one's child may still be exiting
+            if job is not None:
+                job.wait(60000)
+        self._worker = self._last_job = None
         if self._own_writer is not None:
             self._own_writer.stop()
         self._own_writer = None
@@ -476,7 +478,7 @@ class TrainPage(QWidget):
             curve.setData([], [])
 
     def _job_done(self) -> None:
-        self._worker = None
+        self._last_job, self._worker = self._worker, None
         self._on_curve_timer()  # the last points, then the timer stops
         self.progress.hide()
         self._update_buttons()
