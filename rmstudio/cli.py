@@ -149,7 +149,8 @@ def cmd_train_rm(args) -> int:
                                   "batch_size": args.batch_size, "max_length": args.max_length,
                                   "overlong": args.overlong, "head_init": args.head_init,
                                   "keep_best": False if args.export_last else None,
-                                  "distill_weight": args.distill, "average_last": args.average_last}.items()
+                                  "distill_weight": args.distill, "average_last": args.average_last,
+                                  "bf16": False if args.no_bf16 else None}.items()
                 if v is not None}
     if args.watch_test and not args.test_file:
         print("rmstudio: error: --watch-test needs --test-file", file=sys.stderr)
@@ -171,6 +172,13 @@ def cmd_train_rm(args) -> int:
         if not test_pairs:
             print(f"rmstudio: error: {args.test_file} holds no labeled pairs to test on", file=sys.stderr)
             return 2
+    from rmstudio.core.reward.ranks import current
+
+    if not current(cpu=args.device == "cpu").is_main:
+        # `accelerate launch --num_processes N`: the other ranks train with rank 0, which alone
+        # opens the project for writing, records the run and prints (train_reward_model)
+        train_reward_model(args.project, config)
+        return 0  # a failure all ranks share is rank 0's to report (and its exit status)
     progress = TrainProgress()
     try:
         result = train_reward_model(args.project, config, sink=progress)
@@ -361,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--average-last", type=float, metavar="F",
                    help="export the mean of the weights over the last share F of the steps "
                         "(0.5 = the second half; 0 = off)")
+    p.add_argument("--no-bf16", action="store_true",
+                   help="lora/full: train in float32 even where bf16 autocast is fast (by default bf16 "
+                        "is used on CUDA with bf16 and on CPUs with AMX or AVX512-BF16)")
     p.add_argument("--export-last", action="store_true",
                    help="export the last step's weights even when an earlier validation was clearly better")
     p.set_defaults(func=cmd_train_rm)

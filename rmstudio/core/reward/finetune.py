@@ -49,6 +49,7 @@ from rmstudio.core.reward.packing import (  # noqa: F401
     encode_pair_text, encode_pairs, encode_rated, epoch_batches, shift_targets,
 )
 from rmstudio.core.reward.probe import fit_probe_head
+from rmstudio.core.reward.ranks import SINGLE, current as current_ranks
 
 # ---------------------------------------------------------------- loss
 
@@ -135,26 +136,44 @@ def _wrap_lora(model, config: FinetuneConfig):
 
 @torch.no_grad()
 def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: float,
-              pack: bool = True, regression: bool = False, should_stop=None) -> dict[str, float] | None:
+              pack: bool = True, regression: bool = False, should_stop=None,
+              ranks=SINGLE) -> dict[str, float] | None:
     """Validation metrics over ``rows``; None when ``should_stop()`` turns true on the way (a
-    validation set of thousands of pairs takes minutes on a CPU: a cancel must not wait for it)."""
+    validation set of thousands of pairs takes minutes on a CPU: a cancel must not wait for it).
+    With several processes each rank scores every ``world``-th batch and all get the metrics
+    of all rows (``should_stop`` must then be the ranks' shared answer)."""
     if not rows:
         return {}
     model.eval()
     pack = pack and can_pack(model)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
     rc, rr, tg, mg = [], [], [], []
-    for k in range(0, len(order), batch_size):
+    mine = []  # several processes: (batch start, rewards, targets, margins) of this rank's batches
+    for k in range(0, len(order), batch_size * ranks.world):
         if should_stop is not None and should_stop():
             model.train()
             return None
-        batch = [rows[i] for i in order[k:k + batch_size]]
+        at = k + ranks.rank * batch_size
+        if at >= len(order):
+            continue
+        batch = [rows[i] for i in order[at:at + batch_size]]
         chosen, rejected = pair_rewards(model, batch, pad_id, bf16, pack)
+        if ranks.several:
+            mine.append((at, chosen.cpu(), rejected.cpu(), [b[2] for b in batch], [b[3] for b in batch]))
+            continue
         rc.append(chosen)
         rr.append(rejected)
         tg += [b[2] for b in batch]
         mg += [b[3] for b in batch]
     model.train()
+    if ranks.several:  # every rank's batches, in the order one process scores them
+        device = next(model.parameters()).device
+        for _, chosen, rejected, t, m in sorted((b for part in ranks.gather(mine) for b in part),
+                                                key=lambda b: b[0]):
+            rc.append(chosen.to(device))
+            rr.append(rejected.to(device))
+            tg += t
+            mg += m
     rc, rr = torch.cat(rc), torch.cat(rr)
     target, margin = torch.tensor(tg, device=rc.device), torch.tensor(mg, device=rc.device)
     _, metrics = _loss_and_metrics(rc, rr, target, margin, target, center, regression)
@@ -188,7 +207,7 @@ def _weights_finite(model) -> bool:
 
 
 def _diverged(model, tokenizer, base, config, result, rows, out_dir: Path, pack, bf16, best,
-              at_step: int, what: str) -> FinetuneError:
+              at_step: int, what: str, ranks=SINGLE) -> FinetuneError:
     """The error of a run whose loss or weights stopped being finite at ``at_step``. The weights in
     memory are not trusted any more: the best validated weights (when kept) are exported instead,
     and the last checkpoint (saved only while the weights were finite) stays for a resume."""
@@ -196,8 +215,8 @@ def _diverged(model, tokenizer, base, config, result, rows, out_dir: Path, pack,
     if best is not None and (out_dir / "best").is_dir():
         load_best(out_dir, model)
         result.update(val=best["val"], best_step=best["step"], error=f"{what} at step {at_step}")
-        result["model_dir"] = str(export_model(model, tokenizer, base, config, result, rows, out_dir, pack,
-                                               bf16))
+        result["model_dir"] = str(_main_saves(ranks, export_model, model, tokenizer, base, config, result,
+                                              rows, out_dir, pack, bf16))
         kept.append(f"the best validated weights (step {best['step']}) are exported to {result['model_dir']}")
     found = list_checkpoints(out_dir)
     if found:
@@ -207,6 +226,42 @@ def _diverged(model, tokenizer, base, config, result, rows, out_dir: Path, pack,
                           f"(e.g. {config.lr / 10:g})" + "".join(f"; {k}" for k in kept))
     error.result = result  # train_reward_model records what was kept as the run's artifacts
     return error
+
+
+# ---------------------------------------------------------------- several processes
+
+def _main_saves(ranks, save, *args):
+    """``save(*args)`` on rank 0 only (checkpoints, best weights, the export: every rank holds the
+    same weights); the others wait for it and get the same return value (a path)."""
+    saved = save(*args) if ranks.is_main else None
+    if not ranks.several:
+        return saved
+    return ranks.share(saved)
+
+
+def _rank_step(model, ranks, batch, pad_id, bf16, pack, center, regression):
+    """One micro-batch on this rank's contiguous share of ``batch``: (its loss or None when the
+    share is empty, the batch's metrics combined over the ranks, its weight). The
+    weight is the share's fraction of the pairs, so the ranks' summed gradients are the gradient
+    of the whole batch's mean loss, as one process computes it. Metrics are means weighted by
+    pairs (exact for means; train/pearson of a regression is a weighted mean of the ranks')."""
+    mine = ranks.part(batch)
+    loss, metrics = None, {}
+    if mine:
+        rc, rr = pair_rewards(model, mine, pad_id, bf16, pack)
+        target = torch.tensor([b[2] for b in mine], device=rc.device)
+        margin = torch.tensor([b[3] for b in mine], device=rc.device)
+        loss_target = torch.tensor([b[4] for b in mine], device=rc.device)
+        loss, metrics = _loss_and_metrics(rc, rr, target, margin, loss_target, center, regression)
+    parts = [p for p in ranks.gather((len(mine), metrics)) if p[0]]
+    total = sum(n for n, _ in parts)
+    combined = {}
+    for key in parts[0][1]:
+        # the loss stays NaN when any rank's is (every rank then stops); other metrics skip a NaN
+        counted = [(n, m[key]) for n, m in parts if key == "loss" or not math.isnan(m[key])]
+        weight = sum(n for n, _ in counted)
+        combined[key] = sum(n * v for n, v in counted) / weight if weight else float("nan")
+    return loss, combined, len(mine) / total
 
 
 # ---------------------------------------------------------------- training
@@ -242,9 +297,12 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
     (rating - mean) / std for ``rating_scale = (mean, std)``, and the logs are mse/pearson;
     ``result['rating_mean']``/``['rating_std']`` map a reward back to the rating's scale.
     """
-    sink = sink or NullSink()
+    ranks = current_ranks(cpu=config.device == "cpu")
+    sink = ranks.sink(sink or NullSink())  # several processes: rank 0 logs, its cancel stops all
     out_dir = Path(out_dir)
     device = pick_device(config.device)
+    if ranks.several and device != "cpu":
+        device = ranks.device  # this rank's accelerator (cuda:1...)
     bf16 = resolve_bf16(config.bf16, device)
     model, tokenizer = load_reward_model(base, config.seed)
     train_pairs = list(train_pairs)
@@ -271,7 +329,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
     probe, probe_seconds, target_offset = None, 0.0, 0.0
     if config.head_init == "probe" and not resuming:  # a resumed run has its head in the checkpoint
         started = time.perf_counter()
-        probe = fit_probe_head(model, rows, val_rows, pad_id, bf16, pack, config, sink)
+        probe = fit_probe_head(model, rows, val_rows, pad_id, bf16, pack, config, sink, ranks)
         probe_seconds = time.perf_counter() - started  # counted as training time: it is part of it
         if probe is None:  # cancelled before any step: nothing to keep, a new start probes again
             return {"status": "cancelled", "steps": 0, "total_steps": 0, "train": {}, "val": {},
@@ -324,21 +382,24 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
                 "truncated": truncated, "skipped": skipped}
 
     best = (best_meta(out_dir) if resuming else None) if config.keep_best else None
-    if not resuming:
+    if not resuming and ranks.is_main:
         shutil.rmtree(out_dir / "best", ignore_errors=True)  # a stale best from an earlier start
+    ranks.barrier()
 
     def note_best() -> None:
         nonlocal best
         loss = val_metrics.get("loss")
         if config.keep_best and loss is not None and not math.isnan(loss) and (
                 best is None or loss < best["val"]["loss"]):
-            save_best(out_dir, model, step, val_metrics)
+            if ranks.is_main:
+                save_best(out_dir, model, step, val_metrics)
+            ranks.barrier()
             best = {"step": step, "val": dict(val_metrics)}
 
     def watch_monitor() -> None:
         if monitor_rows:
             watched = _evaluate(model, monitor_rows, pad_id, config.batch_size * 2, bf16, center, pack,
-                                should_stop=sink.should_stop)
+                                should_stop=sink.should_stop, ranks=ranks)
             if watched is None:  # cancelled: the caller's next should_stop() check stops the run
                 return
             sink.log(step, {f"test/{k}": v for k, v in watched.items()} | {"total_steps": total_steps})
@@ -347,7 +408,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
         nonlocal val_metrics
         if val_rows:
             measured = _evaluate(model, val_rows, pad_id, config.batch_size * 2, bf16, center, pack,
-                                 regression, should_stop=sink.should_stop)
+                                 regression, should_stop=sink.should_stop, ranks=ranks)
             if measured is None:  # cancelled: the caller's next should_stop() check stops the run
                 return
             val_metrics = measured
@@ -381,17 +442,26 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
                         status = "cancelled"
                         break
                     batch = [rows[i] for i in micro]
-                    rc, rr = pair_rewards(model, batch, pad_id, bf16, pack)
-                    target = torch.tensor([b[2] for b in batch], device=rc.device)
-                    margin = torch.tensor([b[3] for b in batch], device=rc.device)
-                    loss_target = torch.tensor([b[4] for b in batch], device=rc.device)
-                    loss, metrics = _loss_and_metrics(rc, rr, target, margin, loss_target, center, regression)
+                    if ranks.several:  # this rank's share of the pairs
+                        loss, metrics, weight = _rank_step(model, ranks, batch, pad_id, bf16, pack, center,
+                                                           regression)
+                    else:
+                        rc, rr = pair_rewards(model, batch, pad_id, bf16, pack)
+                        target = torch.tensor([b[2] for b in batch], device=rc.device)
+                        margin = torch.tensor([b[3] for b in batch], device=rc.device)
+                        loss_target = torch.tensor([b[4] for b in batch], device=rc.device)
+                        loss, metrics = _loss_and_metrics(rc, rr, target, margin, loss_target, center,
+                                                          regression)
                     if not math.isfinite(metrics["loss"]):
                         # Stop before the optimizer step: one NaN gradient turns every weight NaN.
                         what = "NaN" if math.isnan(metrics["loss"]) else "infinite"
                         status, diverged = "failed", (f"the training loss became {what}", step + 1)
                         break
-                    (loss / len(group)).backward()
+                    if ranks.several:
+                        if loss is not None:  # weighted by this rank's share: the ranks' sum is the mean
+                            (loss * weight / len(group)).backward()
+                    else:
+                        (loss / len(group)).backward()
                     for k, value in metrics.items():
                         sums[k] = sums.get(k, 0.0) + (0.0 if math.isnan(value) else value) / len(group)
                     # TRL's num_tokens: tokens of chosen + rejected, however we batch them
@@ -399,6 +469,8 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
                 if status != "finished":
                     optimizer.zero_grad(set_to_none=True)  # drop the half-accumulated step
                     break
+                if ranks.several:
+                    ranks.sum_grads(params)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -417,7 +489,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
                     if not _weights_finite(model):  # a finite loss, then an update that overflowed
                         status, diverged = "failed", ("the weights became NaN or infinite", step)
                         break
-                    save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average)
+                    _main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler, meta(), average)
                 if sink.should_stop():
                     status = "cancelled"
                     break
@@ -433,16 +505,17 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
               **({"rating_mean": mean - target_offset * std, "rating_std": std} if regression else {}),
               "val": val_metrics, "truncated": truncated, "skipped": skipped, "model_dir": None,
               "checkpoint": None, "tokens_per_s": num_tokens / stepping if (stepping := train_seconds - probe_seconds) > 0 else 0.0,
-              "train_seconds": train_seconds, "probe": probe}
+              "train_seconds": train_seconds, "probe": probe, "processes": ranks.world}
     if status == "failed":
         raise _diverged(model, tokenizer, base, config, result, rows, out_dir, pack, bf16, best, diverged[1],
-                        diverged[0])
+                        diverged[0], ranks)
     if status == "cancelled":
-        result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average))
+        result["checkpoint"] = str(_main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
+                                               meta(), average))
         return result
     if not _weights_finite(model):  # the last update overflowed: its loss was never computed
         raise _diverged(model, tokenizer, base, config, result, rows, out_dir, pack, bf16, best, step,
-                        "the weights became NaN or infinite")
+                        "the weights became NaN or infinite", ranks)
     if average.count:  # the candidate export is the average: validation judges it, not the last step
         average.copy_into(model)
         result["averaged_steps"] = average.count
@@ -450,7 +523,8 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
     validate()
     if sink.should_stop():  # cancelled in the last validation: keep a checkpoint, resume finishes
         result["status"] = "cancelled"
-        result["checkpoint"] = str(save_checkpoint(out_dir, model, optimizer, scheduler, meta(), average))
+        result["checkpoint"] = str(_main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
+                                               meta(), average))
         return result
     result["last_val"] = val_metrics
     result["best_step"] = step
@@ -460,6 +534,8 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
         result["best_step"] = best["step"]
         sink.log(step, {"best_step": best["step"], "total_steps": total_steps})
     result["val"] = val_metrics
-    result["model_dir"] = str(export_model(model, tokenizer, base, config, result, rows, out_dir, pack, bf16))
-    shutil.rmtree(out_dir / "best", ignore_errors=True)  # it is the export now (a full copy is big)
+    result["model_dir"] = str(_main_saves(ranks, export_model, model, tokenizer, base, config, result, rows,
+                                          out_dir, pack, bf16))
+    if ranks.is_main:
+        shutil.rmtree(out_dir / "best", ignore_errors=True)  # it is the export now (a full copy is big)
     return result

@@ -12,33 +12,41 @@ import torch
 from rmstudio.core.progress import ProgressSink
 from rmstudio.core.reward.finetune_config import FinetuneConfig, FinetuneError
 from rmstudio.core.reward.forward import head_name, pair_outputs
+from rmstudio.core.reward.ranks import SINGLE
 
 @torch.no_grad()
 def _probe_states(model, rows, pad_id: int, bf16: bool, pack: bool, batch_size: int, sink: ProgressSink,
-                  on_batch=None):
+                  on_batch=None, ranks=SINGLE):
     """The frozen model's last-token states (the score head's inputs) of each pair, float32 numpy;
-    None when the sink asks to stop."""
+    None when the sink asks to stop. With several processes each rank computes every
+    ``world``-th batch and all get all states."""
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
-    h_c = h_r = None
-    for k in range(0, len(order), batch_size):
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    mine = []
+    for first in range(0, len(batches), ranks.world):
         if sink.should_stop():
             model.train()
             return None
-        idx = order[k:k + batch_size]
-        _, _, hc, hr = pair_outputs(model, [rows[i] for i in idx], pad_id, bf16, pack)
-        if h_c is None:
-            h_c = np.zeros((len(rows), hc.shape[-1]), dtype=np.float32)
-            h_r = np.zeros_like(h_c)
-        h_c[idx], h_r[idx] = hc.float().cpu().numpy(), hr.float().cpu().numpy()
+        if first + ranks.rank < len(batches):
+            idx = batches[first + ranks.rank]
+            _, _, hc, hr = pair_outputs(model, [rows[i] for i in idx], pad_id, bf16, pack)
+            mine.append((idx, hc.float().cpu().numpy(), hr.float().cpu().numpy()))
         if on_batch:
-            on_batch(min(k + batch_size, len(order)))
+            on_batch(min((first + ranks.world) * batch_size, len(order)))
     model.train()
+    h_c = h_r = None
+    for part in ranks.gather(mine) if ranks.several else [mine]:
+        for idx, hc, hr in part:
+            if h_c is None:
+                h_c = np.zeros((len(rows), hc.shape[-1]), dtype=np.float32)
+                h_r = np.zeros_like(h_c)
+            h_c[idx], h_r[idx] = hc, hr
     return h_c, h_r
 
 
 def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
-                    config: FinetuneConfig, sink: ProgressSink) -> dict:
+                    config: FinetuneConfig, sink: ProgressSink, ranks=SINGLE) -> dict:
     """Set the score head to a logistic regression (ridge regression for ratings) fitted on
     frozen last-token states.
 
@@ -57,7 +65,7 @@ def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     def progress(done):
         sink.log(0, {"stage": "probe", "done": done, "total": total})
 
-    states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, sink, progress)
+    states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, sink, progress, ranks)
     if states is None:
         return None
     regression = config.objective == "regression"
@@ -72,7 +80,7 @@ def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     val = None
     if val_sample:
         v_states = _probe_states(model, val_sample, pad_id, bf16, pack, config.batch_size * 2, sink,
-                                 lambda done: progress(len(sample) + done))
+                                 lambda done: progress(len(sample) + done), ranks)
         if v_states is None:
             return None
         val = arrays(val_sample, v_states, 2)

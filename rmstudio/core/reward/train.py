@@ -135,7 +135,17 @@ def resumed_run(project_path: str | Path, config: RewardTrainConfig) -> int | No
 
 def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: RunRecorder) -> dict:
     """The reward run kind's work: the launcher has begun (or resumed) the run on ``recorder``,
-    which is all this writes through (metrics, stage, artifacts)."""
+    which is all this writes through (metrics, stage, artifacts).
+
+    Under ``accelerate launch`` with several processes only rank 0 gets here with a recording
+    recorder and opens the project; it hands the other ranks what to train on (``_follow_main``),
+    they fine-tune with it and record nothing (see ``reward/ranks.py``). An instant run is rank
+    0's alone."""
+    from rmstudio.core.reward.ranks import current
+
+    ranks = current(cpu=config.device == "cpu")
+    if not ranks.is_main:
+        return _follow_main(config, recorder, ranks)
     with Project.open(project_path) as project:
         train, val = split_by_prompt(_training_items(project, config), config.val_fraction, config.seed)
         regression = config.objective == "regression"
@@ -152,11 +162,17 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         started = time.perf_counter()
         try:
             if config.method == "instant":
+                ranks.share(None)  # nothing for the other ranks to do
                 result = (_train_instant_regression(project, config, train, val, scale, out_dir, recorder)
                           if regression else _train_instant(project, config, train, val, out_dir, recorder))
             else:
                 taught = (_with_instant_teacher(project, config, train, val, recorder)
                           if finetune_config(config).distill_weight and not regression else train)
+                if ranks.several:  # rank 0 alone reads the project (and writes the teacher's features)
+                    ranks.share(None if taught is None else
+                                {"run_id": recorder.run_id, "train": taught, "val": val,
+                                 "out_dir": str(out_dir), "resume": bool(resume_from), "monitor": monitor,
+                                 "scale": scale if regression else (0.0, 1.0)})
                 result = (_train_finetune(config, taught, val, out_dir, recorder, resume=bool(resume_from),
                                           monitor=monitor, scale=scale if regression else (0.0, 1.0))
                           if taught is not None else
@@ -181,11 +197,39 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         return result
 
 
+def _follow_main(config: RewardTrainConfig, recorder: RunRecorder, ranks) -> dict:
+    """A rank other than 0: train on what rank 0 read from the project, record nothing."""
+    plan = ranks.share()
+    if plan is None:  # an instant run, or cancelled before the fine-tune began
+        return {"status": "skipped", "rank": ranks.rank, "run_id": None}
+    recorder.run_id = plan["run_id"]
+    result = _train_finetune(config, plan["train"], plan["val"], Path(plan["out_dir"]), recorder,
+                             resume=plan["resume"], monitor=plan["monitor"], scale=tuple(plan["scale"]))
+    result["rank"] = ranks.rank
+    return result
+
+
 def train_reward_model(project_path: str | Path, config: RewardTrainConfig | None = None,
                        sink: ProgressSink | None = None) -> dict:
     """Train in this process and record the run in the project (the CLI and tests; the window
-    runs the same kind in a child process)."""
+    runs the same kind in a child process). Under ``accelerate launch`` with several processes
+    only rank 0 opens the project and records; the others train with a no-op ``RunRecorder``
+    and return their own result (``rank`` > 0)."""
+    from rmstudio.core.reward.finetune_config import FinetuneError
     from rmstudio.core.reward.kind import REWARD
+    from rmstudio.core.reward.ranks import current
+
+    config = config or RewardTrainConfig()
+    ranks = current(cpu=config.device == "cpu")
+    if not ranks.is_main:
+        try:
+            return run_reward(project_path, config, RunRecorder())
+        except FinetuneError as exc:
+            if getattr(exc, "result", None) is None:  # this rank's own failure (out of memory)
+                raise
+            # A divergence every rank saw at the same step: rank 0 reports and records it; leaving
+            # with an error here would make the launcher end rank 0 while it records the run.
+            return {"status": "failed", "rank": ranks.rank, "run_id": None, "error": str(exc)}
 
     recorder = ProjectRecorder(project_path, sink or NullSink())
     try:
@@ -352,7 +396,7 @@ def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = Fals
     result["metrics"] = {**{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
                          **{f"val/{k}": v for k, v in (result.get("val") or {}).items()}}
     result["model_dir"] = result.get("model_dir") or ""
-    if result["status"] == "finished" and val:
+    if result["status"] == "finished" and val and _is_main():  # rank 0 evaluates the export
         sink.log(result["steps"], {"stage": "evaluate"})
         scorer = load_reward_model(result["model_dir"], device=config.device)
         stop = _StopOnly(sink)
@@ -371,6 +415,12 @@ def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = Fals
         else:
             result["evaluation"] = evaluate_pairs(val, r_c, r_r)
     return result
+
+
+def _is_main() -> bool:
+    from rmstudio.core.reward.ranks import current
+
+    return current().is_main
 
 
 class _StopOnly:
