@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from rmstudio.core.data.formats import iter_records  # noqa: E402
 from rmstudio.core.reward.data import TrainingPair  # noqa: E402
 from rmstudio.core.reward.finetune import (  # noqa: E402
-    FinetuneConfig, encode_pairs, _evaluate, encode_pair_text, load_reward_model, resolve_bf16,
+    FinetuneConfig, encode_pairs, _evaluate, encode_pair_text, load_reward_backbone, resolve_bf16,
     train_finetune,
 )
 
@@ -123,7 +123,7 @@ def run_rmstudio(method, train, val, args, out, head_init="probe"):
     for point in sink.points:
         point["seconds"] += teacher_seconds
     if head_init == "random":  # the probe run logs its step-0 accuracy itself
-        model, tokenizer = load_reward_model("embedded", seed=0)
+        model, tokenizer = load_reward_backbone("embedded", seed=0)
         val_rows, _, _ = encode_pairs(tokenizer, val, args.max_length, "truncate")
         acc = _evaluate(model, val_rows, tokenizer.pad_token_id, 16, resolve_bf16(None, "cpu"), 0.0)["accuracy"]
         sink.points.insert(0, {"step": 0, "seconds": 0.0, "val_accuracy": acc})
@@ -142,7 +142,7 @@ def run_trl(method, train, val, args, out):
     from transformers import TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = load_reward_model("embedded", seed=0)
+    model, tokenizer = load_reward_backbone("embedded", seed=0)
     bf16 = resolve_bf16(None, "cpu")
     val_rows, _, _ = encode_pairs(tokenizer, val, args.max_length, "truncate")
     dataset = Dataset.from_list([{"prompt": p.prompt.text, "chosen": p.chosen.text,
@@ -211,7 +211,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    _, tokenizer = load_reward_model("embedded")
+    _, tokenizer = load_reward_backbone("embedded")
     train, val = load_pairs(tokenizer, args.pairs, args.val_pairs, args.max_length)
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}",

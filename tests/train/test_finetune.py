@@ -16,7 +16,7 @@ import tiny_models  # noqa: E402
 from rmstudio.core.data.records import Text  # noqa: E402
 from rmstudio.core.reward.data import TrainingPair  # noqa: E402
 from rmstudio.core.reward.finetune import (  # noqa: E402
-    FinetuneConfig, encode_pair_text, list_checkpoints, load_reward_model, score_texts, train_finetune,
+    FinetuneConfig, encode_pair_text, list_checkpoints, load_reward_backbone, score_texts, train_finetune,
 )
 
 WORDS = "the quick brown fox jumps over lazy dog sea wind poem tips sleep night egg water".split()
@@ -67,7 +67,7 @@ def config(**kw) -> FinetuneConfig:
 @pytest.mark.parametrize("method,lr", [("lora", 2e-2), ("full", 2e-3)])
 def test_loss_decreases_and_params_change(base_dir, tmp_path, method, lr):
     sink = RecordingSink()
-    before, _ = load_reward_model(base_dir)
+    before, _ = load_reward_backbone(base_dir)
     result = train_finetune(base_dir, make_pairs(64), make_pairs(16, seed=1),
                             config(method=method, learning_rate=lr),
                             tmp_path, sink)
@@ -139,7 +139,7 @@ def test_export_reload_scores_match(base_dir, tmp_path):
 
 
 def test_overlong_pairs_truncated_or_skipped(base_dir, tmp_path):
-    _, tok = load_reward_model(base_dir)
+    _, tok = load_reward_backbone(base_dir)
     long_pairs = make_pairs(4, seed=3, prompt_words=40)
     pairs = make_pairs(12) + long_pairs
     encoded = encode_pair_text(tok, [long_pairs[0].prompt.text], [long_pairs[0].chosen.text], 16)
@@ -180,7 +180,7 @@ def test_default_learning_rate_per_method():
 def test_shared_prompt_rewards_equal_separate_sequences(base_dir, attention):
     from rmstudio.core.reward.finetune import encode_pairs, pair_rewards
 
-    model, tok = load_reward_model(base_dir)
+    model, tok = load_reward_backbone(base_dir)
     model.set_attn_implementation(attention)
     model.eval()
     pairs = make_pairs(6, seed=5) + make_pairs(2, seed=6, prompt_words=30)  # two truncated ones
@@ -208,7 +208,7 @@ def test_probe_head_scores_as_the_probe_fitted_it(base_dir):
     the probe's validation accuracy and margin, and a learnable preference is learned at once."""
     from rmstudio.core.reward.finetune import encode_pairs, _evaluate, fit_probe_head
 
-    model, tok = load_reward_model(base_dir)
+    model, tok = load_reward_backbone(base_dir)
     rows, _, _ = encode_pairs(tok, make_pairs(64), 32, "truncate")
     val_rows, _, _ = encode_pairs(tok, make_pairs(16, seed=1), 32, "truncate")
     before = _evaluate(model, val_rows, tok.pad_token_id, 8, False, 0.0)
@@ -230,7 +230,7 @@ def test_the_probe_head_does_not_depend_on_the_validation_pairs(base_dir):
 
     heads = []
     for val_seed in (1, 2):
-        model, tok = load_reward_model(base_dir)
+        model, tok = load_reward_backbone(base_dir)
         rows, _, _ = encode_pairs(tok, make_pairs(64), 32, "truncate")
         val_rows, _, _ = encode_pairs(tok, make_pairs(16, seed=val_seed)[:8 * val_seed], 32, "truncate")
         fit_probe_head(model, rows, val_rows, tok.pad_token_id, False, True,

@@ -147,7 +147,7 @@ class _Sink:
 
 def test_distillation_fits_an_instant_teacher_from_cached_features(tmp_path, tiny_dir):
     from rmstudio.core.reward.data import snapshot_pairs, split_by_prompt
-    from rmstudio.core.reward.train import _with_instant_teacher
+    from rmstudio.core.reward.instant_run import with_instant_teacher as _with_instant_teacher
 
     path = synthetic_project(tmp_path, n=48)
     config = RewardTrainConfig(method="lora", base=str(tiny_dir), device="cpu", val_fraction=0.25,

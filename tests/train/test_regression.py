@@ -123,7 +123,7 @@ def test_the_regression_probe_is_the_model_exactly(tmp_path, tiny_dir):
     """The ridge probe folds into the score head and its constant moves the targets, so the
     model's own validation MSE and correlation are the probe's before any step."""
     from rmstudio.core.reward.finetune import (
-        FinetuneConfig, encode_rated, _evaluate, fit_probe_head, shift_targets, load_reward_model as load_base)
+        FinetuneConfig, encode_rated, _evaluate, fit_probe_head, shift_targets, load_reward_backbone as load_base)
     from rmstudio.core.reward.data import split_by_prompt
 
     with Project.open(rated_project(tmp_path, n=60)) as project:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rmstudio.core.models.loading import ModelError, ModelSource, ensure_embedded_cache, pick_device
+from rmstudio.core.models.loading import pick_device
 from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.reward.averaging import WeightAverage
 from rmstudio.core.reward.checkpoints import (
@@ -49,7 +49,11 @@ from rmstudio.core.reward.packing import (  # noqa: F401
     encode_pair_text, encode_pairs, encode_rated, epoch_batches, shift_targets,
 )
 from rmstudio.core.reward.probe import fit_probe_head
-from rmstudio.core.reward.ranks import SINGLE, current as current_ranks
+from rmstudio.core.reward.finetune_faults import _diverged, _is_oom, _weights_finite, oom_message  # noqa: F401
+from rmstudio.core.reward.finetune_model import (  # noqa: F401
+    _model_folder, _wrap_lora, load_reward_backbone, resolve_bf16,
+)
+from rmstudio.core.reward.ranks import SINGLE, main_saves, current as current_ranks
 
 # ---------------------------------------------------------------- loss
 
@@ -75,63 +79,6 @@ def clearly_better(best: dict, last: dict) -> bool:
     fine-tuning sharpens them. A clear overfit or divergence is still caught."""
     return best["loss"] < last["loss"] - last.get("loss_se", 0.0)
 
-
-# ---------------------------------------------------------------- model
-
-def resolve_bf16(setting: bool | None, device: str) -> bool:
-    """bf16 autocast where it is fast: CUDA with bf16 support, CPUs with AMX or AVX512-BF16."""
-    if setting is not None:
-        return bool(setting)
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device == "cpu":
-        try:
-            flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-        except OSError:
-            return False
-        return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
-    return False
-
-
-def _model_folder(base: str) -> str:
-    source = ModelSource.parse(base)
-    if source.kind == "embedded":
-        return str(ensure_embedded_cache())
-    if source.kind == "gguf":
-        raise ModelError("fine-tuning needs a Hugging Face model directory or 'embedded', not a GGUF file")
-    return source.location
-
-
-def load_reward_model(base: str, seed: int = 0):
-    """AutoModelForSequenceClassification(num_labels=1) + tokenizer (right padding, pad = eos if missing)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    folder = _model_folder(base)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        torch.manual_seed(seed)  # the new score head is initialised from this
-        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32)
-    except Exception as exc:
-        raise ModelError(f"could not load {base!r} as a reward model: {exc}") from exc
-    if tokenizer.pad_token is None:
-        if tokenizer.eos_token is None:
-            raise ModelError(f"the tokenizer of {base!r} has neither a pad nor an EOS token")
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.eos_token_id is None:
-        tokenizer.eos_token = tokenizer.pad_token
-    tokenizer.padding_side = "right"
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
-
-
-def _wrap_lora(model, config: FinetuneConfig):
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    head = head_name(model)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=config.lora_target_modules,
-                      exclude_modules=[head], modules_to_save=[head])
-    return get_peft_model(model, lora)
 
 
 @torch.no_grad()
@@ -182,62 +129,8 @@ def _evaluate(model, rows, pad_id: int, batch_size: int, bf16: bool, center: flo
     return metrics
 
 
-# ---------------------------------------------------------------- faults
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()  # CPU allocators and MPS raise a plain RuntimeError
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def oom_message(config: FinetuneConfig, where: str = "") -> str:
-    """Out of memory, with a concrete smaller setting to try (half the batch, the same pairs a step)."""
-    said = f"out of memory{where} (batch_size={config.batch_size}, max_length={config.max_length})"
-    if config.batch_size > 1:
-        smaller = config.batch_size // 2
-        accum = math.ceil(config.batch_size * config.grad_accum / smaller)
-        return (f"{said}; try batch_size={smaller} with grad_accum={accum} to keep about "
-                f"{config.batch_size * config.grad_accum} pairs a step, or a lower max_length")
-    return f"{said}; try max_length={max(8, config.max_length // 2)}"
-
-
-def _weights_finite(model) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad)
-
-
-def _diverged(model, tokenizer, base, config, result, rows, out_dir: Path, pack, bf16, best,
-              at_step: int, what: str, ranks=SINGLE) -> FinetuneError:
-    """The error of a run whose loss or weights stopped being finite at ``at_step``. The weights in
-    memory are not trusted any more: the best validated weights (when kept) are exported instead,
-    and the last checkpoint (saved only while the weights were finite) stays for a resume."""
-    kept = []
-    if best is not None and (out_dir / "best").is_dir():
-        load_best(out_dir, model)
-        result.update(val=best["val"], best_step=best["step"], error=f"{what} at step {at_step}")
-        result["model_dir"] = str(_main_saves(ranks, export_model, model, tokenizer, base, config, result,
-                                              rows, out_dir, pack, bf16))
-        kept.append(f"the best validated weights (step {best['step']}) are exported to {result['model_dir']}")
-    found = list_checkpoints(out_dir)
-    if found:
-        result["checkpoint"] = str(found[-1])
-        kept.append(f"resume (with a lower learning rate) continues from {found[-1].name}")
-    error = FinetuneError(f"{what} at step {at_step}; try a lower learning rate than {config.lr:g} "
-                          f"(e.g. {config.lr / 10:g})" + "".join(f"; {k}" for k in kept))
-    error.result = result  # train_reward_model records what was kept as the run's artifacts
-    return error
-
 
 # ---------------------------------------------------------------- several processes
-
-def _main_saves(ranks, save, *args):
-    """``save(*args)`` on rank 0 only (checkpoints, best weights, the export: every rank holds the
-    same weights); the others wait for it and get the same return value (a path)."""
-    saved = save(*args) if ranks.is_main else None
-    if not ranks.several:
-        return saved
-    return ranks.share(saved)
-
 
 def _rank_step(model, ranks, batch, pad_id, bf16, pack, center, regression):
     """One micro-batch on this rank's contiguous share of ``batch``: (its loss or None when the
@@ -304,7 +197,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
     if ranks.several and device != "cpu":
         device = ranks.device  # this rank's accelerator (cuda:1...)
     bf16 = resolve_bf16(config.bf16, device)
-    model, tokenizer = load_reward_model(base, config.seed)
+    model, tokenizer = load_reward_backbone(base, config.seed)
     train_pairs = list(train_pairs)
     distilled = bool(config.distill_weight) and any(getattr(p, "teacher", None) is not None for p in train_pairs)
     regression = config.objective == "regression"
@@ -489,7 +382,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
                     if not _weights_finite(model):  # a finite loss, then an update that overflowed
                         status, diverged = "failed", ("the weights became NaN or infinite", step)
                         break
-                    _main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler, meta(), average)
+                    main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler, meta(), average)
                 if sink.should_stop():
                     status = "cancelled"
                     break
@@ -510,7 +403,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
         raise _diverged(model, tokenizer, base, config, result, rows, out_dir, pack, bf16, best, diverged[1],
                         diverged[0], ranks)
     if status == "cancelled":
-        result["checkpoint"] = str(_main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
+        result["checkpoint"] = str(main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
                                                meta(), average))
         return result
     if not _weights_finite(model):  # the last update overflowed: its loss was never computed
@@ -523,7 +416,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
     validate()
     if sink.should_stop():  # cancelled in the last validation: keep a checkpoint, resume finishes
         result["status"] = "cancelled"
-        result["checkpoint"] = str(_main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
+        result["checkpoint"] = str(main_saves(ranks, save_checkpoint, out_dir, model, optimizer, scheduler,
                                                meta(), average))
         return result
     result["last_val"] = val_metrics
@@ -534,7 +427,7 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
         result["best_step"] = best["step"]
         sink.log(step, {"best_step": best["step"], "total_steps": total_steps})
     result["val"] = val_metrics
-    result["model_dir"] = str(_main_saves(ranks, export_model, model, tokenizer, base, config, result, rows,
+    result["model_dir"] = str(main_saves(ranks, export_model, model, tokenizer, base, config, result, rows,
                                           out_dir, pack, bf16))
     if ranks.is_main:
         shutil.rmtree(out_dir / "best", ignore_errors=True)  # it is the export now (a full copy is big)

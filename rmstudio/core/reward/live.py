@@ -46,7 +46,7 @@ class LiveInstantModel:
         """Refit on the project's current labels; None when there are too few pairs yet."""
         from rmstudio.core.reward.instant import train_instant
         from rmstudio.core.reward.instant_model import InstantRewardModel, response_features
-        from rmstudio.core.reward.train import _pair_arrays
+        from rmstudio.core.reward.instant_run import pair_arrays as _pair_arrays
 
         sink = sink or NullSink()
         started = time.perf_counter()

@@ -155,3 +155,12 @@ def current(cpu: bool = False) -> Ranks:
         _current = AccelerateRanks(cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")) \
             if launched_world() > 1 else SINGLE
     return _current
+
+
+def main_saves(ranks, save, *args):
+    """``save(*args)`` on rank 0 only (checkpoints, best weights, the export: every rank holds the
+    same weights); the others wait for it and get the same return value (a path)."""
+    saved = save(*args) if ranks.is_main else None
+    if not ranks.several:
+        return saved
+    return ranks.share(saved)

@@ -22,10 +22,13 @@ from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.store.project import Project
 from rmstudio.core.runs.launch import run_in_process
 from rmstudio.core.runs.recorder import ProjectRecorder, RunRecorder
-from rmstudio.core.reward.data import TrainingPair, pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
+from rmstudio.core.reward.data import pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
 from rmstudio.core.reward.evaluate import evaluate_pairs, evaluate_ratings
 from rmstudio.core.reward.features import FeatureSpec
 from rmstudio.core.reward.instant_config import InstantConfig
+from rmstudio.core.reward.instant_run import (
+    train_instant_regression_run, train_instant_run, with_instant_teacher,
+)
 
 METHODS = ("instant", "lora", "full")
 OBJECTIVES = ("pairwise", "regression")
@@ -163,10 +166,10 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         try:
             if config.method == "instant":
                 ranks.share(None)  # nothing for the other ranks to do
-                result = (_train_instant_regression(project, config, train, val, scale, out_dir, recorder)
-                          if regression else _train_instant(project, config, train, val, out_dir, recorder))
+                result = (train_instant_regression_run(project, config, train, val, scale, out_dir, recorder)
+                          if regression else train_instant_run(project, config, train, val, out_dir, recorder))
             else:
-                taught = (_with_instant_teacher(project, config, train, val, recorder)
+                taught = (with_instant_teacher(project, config, train, val, recorder)
                           if finetune_config(config).distill_weight and not regression else train)
                 if ranks.several:  # rank 0 alone reads the project (and writes the teacher's features)
                     ranks.share(None if taught is None else
@@ -252,98 +255,6 @@ def _run_id_of(project: Project, folder: Path) -> int:
     return run_id
 
 
-def _pair_arrays(pairs: list[TrainingPair], vectors: dict[int, np.ndarray]) -> tuple:
-    return (np.stack([vectors[p.chosen_id] for p in pairs]), np.stack([vectors[p.rejected_id] for p in pairs]),
-            np.array([p.target for p in pairs], dtype=np.float32),
-            np.array([p.margin for p in pairs], dtype=np.float32))
-
-
-def _instant_features(project, config, items, sink, step: int):
-    """The instant model and the features of every response in ``items`` (cached in the
-    project), or None when cancelled during the features."""
-    from rmstudio.core.reward.instant_model import InstantRewardModel, response_features
-
-    model = InstantRewardModel.from_base(config.base, config.features, device=config.device)
-    vectors = response_features(project, model, items, sink)
-    if sink.should_stop():
-        return None
-    sink.log(step, {"stage": "fit"})
-    return model, vectors
-
-
-def _fit_instant(project, config, train, val, sink, step: int):
-    """Features (cached in the project) and a fitted instant head: (model, vectors, fitted),
-    or None when cancelled during the features."""
-    from rmstudio.core.reward.instant import train_instant
-
-    found = _instant_features(project, config, train + val, sink, step)
-    if found is None:
-        return None
-    model, vectors = found
-    fitted = train_instant(_pair_arrays(train, vectors), _pair_arrays(val, vectors) if val else None,
-                           config.instant)
-    return model, vectors, fitted
-
-
-def _head_rewards(head, pairs, vectors) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-
-    x_c, x_r, _, _ = _pair_arrays(pairs, vectors)
-    with torch.no_grad():
-        return head(torch.as_tensor(x_c)).numpy(), head(torch.as_tensor(x_r)).numpy()
-
-
-def _train_instant(project, config, train, val, out_dir: Path, sink) -> dict:
-    fit = _fit_instant(project, config, train, val, sink, step=1)
-    if fit is None:
-        return {"status": "cancelled", "model_dir": "", "method": "instant"}
-    model, vectors, fitted = fit
-    model.head = fitted.head
-    metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
-    metrics.update({f"val/{k}": v for k, v in fitted.val_metrics.items()})
-    sink.log(1, metrics)
-    evaluation = evaluate_pairs(val, *_head_rewards(fitted.head, val, vectors)) if val else {}
-    model_dir = out_dir / "model"
-    model.save(model_dir, metrics={**metrics, "l2": fitted.l2}, evaluation=evaluation)
-    return {"status": "finished", "method": "instant", "model_dir": str(model_dir), "metrics": metrics,
-            "l2": fitted.l2, "l2_tried": fitted.tried, "evaluation": evaluation,
-            "train_pairs": len(train), "val_pairs": len(val)}
-
-
-def _train_instant_regression(project, config, train, val, scale, out_dir: Path, sink) -> dict:
-    """Ridge regression on frozen features: the reward predicts the standardised rating."""
-    import torch
-
-    from rmstudio.core.reward.instant import train_instant_regression
-
-    found = _instant_features(project, config, train + val, sink, step=1)
-    if found is None:
-        return {"status": "cancelled", "model_dir": "", "method": "instant"}
-    model, vectors = found
-    mean, std = scale
-
-    def arrays(items):
-        return (np.stack([vectors[it.response_id] for it in items]),
-                np.array([(it.rating - mean) / std for it in items], dtype=np.float32))
-
-    fitted = train_instant_regression(arrays(train), arrays(val) if val else None, config.instant)
-    model.head = fitted.head
-    metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
-    metrics.update({f"val/{k}": v for k, v in fitted.val_metrics.items()})
-    sink.log(1, metrics)
-    evaluation = {}
-    if val:
-        with torch.no_grad():
-            predicted = fitted.head(torch.as_tensor(arrays(val)[0])).numpy()
-        evaluation = evaluate_ratings(val, predicted, mean, std)
-    model_dir = out_dir / "model"
-    model.save(model_dir, metrics={**metrics, "l2": fitted.l2, "objective": "regression",
-                                   "rating_mean": mean, "rating_std": std}, evaluation=evaluation)
-    return {"status": "finished", "method": "instant", "objective": "regression", "model_dir": str(model_dir),
-            "metrics": metrics, "l2": fitted.l2, "l2_tried": fitted.tried, "evaluation": evaluation,
-            "rating_mean": mean, "rating_std": std, "train_pairs": len(train), "val_pairs": len(val)}
-
-
 def finetune_config(config: RewardTrainConfig):
     """The FinetuneConfig of a LoRA/full run (raises ValueError on a bad setting)."""
     from dataclasses import fields
@@ -358,29 +269,6 @@ def finetune_config(config: RewardTrainConfig):
                          f"known: {', '.join(sorted(known))}")
     return FinetuneConfig(method=config.method, objective=config.objective, seed=config.seed,
                           device=config.device, **settings)
-
-
-def _with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair] | None:
-    """The training pairs, each with the instant model's P(chosen preferred) as its teacher.
-
-    The teacher is fitted on the same training split (its L2 picked on validation, as an instant
-    run does) from features cached in the project, so it costs one feature pass the first time
-    and about a second after an instant run. None when cancelled (computed features stay cached)."""
-    import dataclasses
-    import gc
-
-    sink.log(0, {"stage": "teacher"})
-    fit = _fit_instant(project, config, train, val, sink, step=0)
-    if fit is None:
-        return None
-    vectors, fitted = fit[1], fit[2]
-    del fit  # drops the backbone: the fine-tune loads its own copy
-    gc.collect()
-    r_c, r_r = _head_rewards(fitted.head, train, vectors)
-    probs = 1 / (1 + np.exp(-(r_c - r_r)))
-    sink.log(0, {"stage": "teacher", "teacher/val_accuracy": fitted.val_metrics.get("accuracy", float("nan")),
-                 "teacher/train_accuracy": fitted.train_metrics["accuracy"]})
-    return [dataclasses.replace(pair, teacher=float(p)) for pair, p in zip(train, probs)]
 
 
 def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = False, monitor=(),
