@@ -251,8 +251,11 @@ class TrainPage(QWidget):
         self.annotator = name  # training uses everyone's labels; kept for the relabel note
 
     def labels_changed(self) -> None:
-        """Connect to the Label page's sig_labeled: the preview follows new labels."""
-        self._schedule_preview()
+        """Connect to the Label page's sig_labeled: the preview follows new labels. While the page
+        is hidden (someone is labeling) it waits for showEvent: reading every labeled pair after
+        each label cost the window up to ~50 ms per key press on a large project."""
+        if self.isVisible():
+            self._schedule_preview()
 
     def set_writer(self, writer: StoreWriter | None) -> None:
         """The window's store writer, which records runs (one writer); without one (the page on

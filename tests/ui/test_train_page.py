@@ -363,3 +363,18 @@ def test_the_preview_counts_the_labels_left_out_of_training(tmp_path, make_page)
     page = make_page(path)
     page.refresh_preview()
     assert "Left out: 2 both-bad and 2 skipped labels" in page.preview.text()
+
+
+def test_labels_given_while_the_page_is_hidden_refresh_the_preview_only_when_it_shows(tmp_path, make_page,
+                                                                                     qtbot):
+    path = synthetic_project(tmp_path, n=10)
+    page = make_page(path)
+    page.hide()
+    qtbot.waitUntil(lambda: not page._preview_timer.isActive(), timeout=2000)  # the show's own refresh
+    refreshed = []
+    page._preview_timer.timeout.connect(lambda: refreshed.append(True))
+    page.labels_changed()
+    qtbot.wait(300)
+    assert not refreshed  # no per-label work while someone labels elsewhere
+    page.show()
+    qtbot.waitUntil(lambda: bool(refreshed), timeout=2000)
