@@ -103,3 +103,24 @@ def test_a_run_that_cannot_start_fails_at_once_and_records_nothing(toy, writer, 
     assert failed.args[0] == "nothing to count"
     with Project.open(writer.path) as project:
         assert list_runs(project, "toy") == []
+
+
+def test_curves_of_a_kind_the_window_has_never_heard_of_are_drawn_as_it_declares(toy, writer, qtbot,
+                                                                                 tmp_path):
+    from rmstudio.gui.live_plots import LivePlots
+
+    plots = LivePlots(toy.TOY.plots)
+    qtbot.addWidget(plots)
+    plots.resize(600, 300)
+    plots.show()
+    job = _job(toy, writer, qtbot, steps=6)
+    job.sig_progress.connect(plots.add)
+    with qtbot.waitSignal(job.sig_finished, timeout=30000):
+        job.start()
+    plots.flush()
+    assert list(plots.plots) == ["Loss"]
+    xs, ys = plots.curves["toy/loss"].getData()
+    assert list(xs) == [1, 2, 3, 4, 5, 6]
+    assert list(ys) == pytest.approx([0.5 ** s for s in range(1, 7)])
+    assert "total_steps" not in plots.curves and "done" not in plots.curves  # progress, not curves
+    plots.grab().save(str(tmp_path / "toy_plots.png"))
