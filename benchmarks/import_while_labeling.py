@@ -24,31 +24,10 @@ from pathlib import Path
 
 from rmstudio.core.data.importer import import_files
 from rmstudio.core.store.project import Project
+from store import percentile, write_dataset  # benchmarks/store.py: the same synthetic rows
 
-WORDS = ("the reward model prefers clear helpful answers that explain why and stay kind to the "
-         "user while avoiding harm or needless length in every response given").split()
 LABEL_EVERY_S = 0.02
 SEED_ROWS = 2_000  # comparisons in the project before the import: the labeler labels these
-
-
-def sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def write_dataset(path: Path, n: int, seed: int, tag: str) -> None:
-    rng = random.Random(seed)
-    with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            row = {"prompt": f"[{tag}{i}] " + sentence(rng, 40), "chosen": sentence(rng, 25),
-                   "rejected": sentence(rng, 25)}
-            fh.write(json.dumps(row) + "\n")
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def labeler(path: str, ids: list[int], ready, stop, out) -> None:

@@ -27,16 +27,18 @@ def sentence(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def write_dataset(path: Path, n: int, seed: int = 0) -> None:
+def write_dataset(path: Path, n: int, seed: int = 0, tag: str = "") -> None:
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
-            row = {"prompt": f"[{i}] " + sentence(rng, 40), "chosen": sentence(rng, 25),
+            row = {"prompt": f"[{tag}{i}] " + sentence(rng, 40), "chosen": sentence(rng, 25),
                    "rejected": sentence(rng, 25)}
             fh.write(json.dumps(row) + "\n")
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 

@@ -83,3 +83,18 @@ def save_tiny_model(directory: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def tiny_reward_classifier():
+    """A tiny random Llama with a one-logit score head and its tokenizer: a reward model that
+    TRL's RewardTrainer trains in seconds."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = tiny_tokenizer()
+    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, vocab_size=len(tokenizer),
+                         max_position_embeddings=512, num_labels=1,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    return LlamaForSequenceClassification(config), tokenizer

@@ -4,6 +4,7 @@ import itertools
 import json
 
 import pytest
+from tiny_models import tiny_reward_classifier
 from conftest import HH_FILE
 
 from rmstudio.core.data.exporter import export_project
@@ -21,20 +22,6 @@ def small_hh(tmp_path):
     return path
 
 
-def tiny_reward_model():
-    import torch
-    from tiny_models import tiny_tokenizer
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    tokenizer = tiny_tokenizer()
-    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, vocab_size=len(tokenizer),
-                         max_position_embeddings=512, num_labels=1,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    return LlamaForSequenceClassification(config), tokenizer
-
-
 @pytest.mark.parametrize("schema", ["explicit", "conversational"])
 def test_reward_trainer_trains_on_the_export_without_conversion(project, small_hh, tmp_path, schema):
     import torch
@@ -48,7 +35,7 @@ def test_reward_trainer_trains_on_the_export_without_conversion(project, small_h
     assert dataset.column_names == ["prompt", "chosen", "rejected"]
     assert len(dataset) == 24
 
-    model, tokenizer = tiny_reward_model()
+    model, tokenizer = tiny_reward_classifier()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     args = RewardConfig(output_dir=str(tmp_path / "trl"), max_steps=1, per_device_train_batch_size=4,
                         max_length=512, report_to=[], save_strategy="no", logging_steps=1,

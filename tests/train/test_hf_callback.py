@@ -6,6 +6,7 @@ import math
 import re
 
 import pytest
+from tiny_models import tiny_reward_classifier
 
 from rmstudio.core.runs.hf_callback import RecorderCallback, metric_name, recorded_logs
 from rmstudio.core.runs.recorder import ProjectRecorder, RunRecorder
@@ -107,25 +108,11 @@ def test_cancel_flags_and_progress_reports():
 
 # -- a real TRL trainer ----------------------------------------------------------------------
 
-def tiny_reward_model():
-    import torch
-    from tiny_models import tiny_tokenizer
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    tokenizer = tiny_tokenizer()
-    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, vocab_size=len(tokenizer),
-                         max_position_embeddings=256, num_labels=1,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    return LlamaForSequenceClassification(config), tokenizer
-
-
 def reward_trainer(tmp_path, callback, rows: int = 8, **overrides):
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = tiny_reward_model()
+    model, tokenizer = tiny_reward_classifier()
     pairs = [PAIRS[i % len(PAIRS)] for i in range(rows)]
     dataset = Dataset.from_dict({"chosen": [c for c, _ in pairs], "rejected": [r for _, r in pairs]})
     settings = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2,
