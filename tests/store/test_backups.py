@@ -170,3 +170,17 @@ def test_cli_backup_list_and_restore_latest_after_damage(tmp_path):
     assert "kept as" in restored.stdout
     assert _labels(path) == [(ids[0], "b")]
     assert cli("stats", str(path)).returncode == 0
+
+
+def test_restoring_from_a_file_that_is_no_backup_says_so_and_changes_nothing(tmp_path):
+    path = tmp_path / "p.rmstudio"
+    Project.create(path).close()
+    before = path.read_bytes()
+    junk = tmp_path / "notes.rmstudio"
+    junk.write_text("not a database")
+    run = subprocess.run([sys.executable, "-m", "rmstudio", "restore", str(path), str(junk)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1
+    assert run.stderr == ("rmstudio: error: notes.rmstudio cannot be restored: it is damaged "
+                          "(file is not a database); p.rmstudio was not changed\n")
+    assert path.read_bytes() == before

@@ -12,11 +12,11 @@ runs one kind in a fresh process). A line ``stop`` on stdin asks the run to stop
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
 
+from rmstudio.core.runs import codec
 from rmstudio.core.runs.kinds import load_kind
 from rmstudio.core.runs.launch import run_in_process
 from rmstudio.core.runs.recorder import ProjectRecorder, StreamRecorder
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = StreamRecorder(args.run_id)
     try:
         kind = load_kind(args.kind)
-        config = kind.config_from_json(json.loads(args.config))
+        config = codec.loads(kind.config_type, args.config, where=kind.name)
         if args.run_id is not None:
             result = kind.run(args.project, config, stream)
         else:

@@ -27,11 +27,20 @@ from pathlib import Path
 from rmstudio.core.store import file_guard
 from rmstudio.core.store.durable import fsync_file, fsync_folder, os_reason
 from rmstudio.core.errors import ProjectError
-from rmstudio.core.store.integrity import check_copy, check_project_file, read_only_uri
+from rmstudio.core.store.integrity import DamagedProject, check_copy, check_project_file, read_only_uri
 
 RECENT, DAILY, WEEKLY = 10, 7, 8
 PERIODIC_MINUTES = 15  # the app backs up a changed project this often
 STAMP = "%Y%m%d-%H%M%S-%f"
+
+
+class UnusableBackup(DamagedProject):
+    """A file offered for a restore that is damaged: the project it would replace is untouched."""
+
+    def __init__(self, backup: Path, project_path: Path, reason: str):
+        self.path, self.reason = Path(backup), reason
+        ProjectError.__init__(self, f"{Path(backup).name} cannot be restored: it is damaged ({reason}); "
+                                    f"{Path(project_path).name} was not changed")
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,11 @@ def restore_backup(project_path: Path, backup: Path, newest_schema: int) -> Path
     file_guard.require_closed(project_path, "restore over")
     if not backup.is_file():
         raise ProjectError(f"no backup file {backup}")
-    check_copy(backup)
-    check_project_file(backup, newest_schema)
+    try:
+        check_copy(backup)
+        check_project_file(backup, newest_schema)
+    except DamagedProject as exc:  # the candidate, not the project: say so, and that nothing changed
+        raise UnusableBackup(backup, project_path, exc.reason) from None
     stamp = datetime.now(timezone.utc).strftime(STAMP)
     tmp = project_path.with_name(f"{project_path.name}.restoring-{stamp}")
     try:
