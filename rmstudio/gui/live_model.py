@@ -1,37 +1,23 @@
 """Keeps a live instant reward model fresh in the background while the team labels.
 
-One worker thread owns the model (its backbone stays loaded); label events are debounced, and a
-refresh asked for while one is running is run once afterwards, never queued up.
+Each refresh is a job on a worker thread (``worker.start_job``, the window's one pattern for
+in-process work); the model object, and with it the loaded backbone, is kept between refreshes.
+Label events are debounced, and a refresh asked for while one is running is run once
+afterwards, never queued up (so the model is never used by two threads at once).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from rmstudio.core.reward.live import LiveInstantModel
+from rmstudio.gui.worker import start_job
 
 DEBOUNCE_MS = 2000
 
 
-class _LiveWorker(QObject):
-    sig_done = Signal(object)
-    sig_failed = Signal(str)
-
-    def __init__(self):
-        super().__init__()
-        self.model = LiveInstantModel()
-
-    @Slot(str)
-    def refresh(self, project_path: str) -> None:
-        try:
-            self.sig_done.emit(self.model.refresh(project_path))
-        except Exception as exc:  # noqa: BLE001 - shown in the status bar, the app goes on
-            self.sig_failed.emit(str(exc) or type(exc).__name__)
-
-
 class LiveModelController(QObject):
     sig_status = Signal(str)  # one line for the status bar
-    _sig_refresh = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -39,22 +25,12 @@ class LiveModelController(QObject):
         self.project_path: str | None = None
         self._busy = False
         self._pending = False
-        self._thread: QThread | None = None
-        self._worker: _LiveWorker | None = None
+        self.model = LiveInstantModel()
+        self._job = None  # (thread, worker) of the refresh under way
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._request)
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            self._thread = QThread(self)
-            self._worker = _LiveWorker()
-            self._worker.moveToThread(self._thread)
-            self._sig_refresh.connect(self._worker.refresh)
-            self._worker.sig_done.connect(self._on_done)
-            self._worker.sig_failed.connect(self._on_failed)
-            self._thread.start()
 
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -78,9 +54,10 @@ class LiveModelController(QObject):
         if self._busy:
             self._pending = True
             return
-        self._ensure_thread()
         self._busy = True
-        self._sig_refresh.emit(self.project_path)
+        path, model = self.project_path, self.model
+        self._job = start_job(self, lambda _sink: model.refresh(path), self._on_done,
+                              lambda message, _details: self._on_failed(message))
 
     def _on_done(self, status) -> None:
         self._busy = False
@@ -104,7 +81,6 @@ class LiveModelController(QObject):
 
     def shutdown(self) -> None:
         self._timer.stop()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait(120000)
-            self._thread = None
+        if self._job is not None:
+            self._job[0].wait(120000)  # a refresh under way ends by itself (seconds)
+            self._job = None

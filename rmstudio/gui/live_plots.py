@@ -3,7 +3,10 @@
 A kind lists its plots (``runs.kinds.Plot``: a title and the metrics that share its axis), so
 this widget draws curves it has never heard of: one plot per declared group, one curve per
 metric, created when its first value arrives. Progress only appends to a buffer; a 10 Hz timer
-pushes what changed into the curves with ``setData`` (never a redraw per signal). Metrics under
+pushes what changed into the curves with ``setData`` (never a redraw per signal).
+
+Where a plot holds one measure on several splits (``train/loss``, ``val/loss``) its curves are
+named by split and keep the split's colour in every plot; otherwise by metric. Metrics under
 ``val/`` or ``test/`` are dashed with dots (they come every few steps), the rest solid.
 """
 
@@ -13,9 +16,15 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from rmstudio.core.runs.kinds import Plot
-from rmstudio.gui.plots import color, live_curve, make_plot
+from rmstudio.gui.plots import SPLIT_COLORS, color, live_curve, make_plot, place_legend
 
-REFRESH_MS = 100
+REFRESH_MS = 100  # 10 Hz: smooth enough, and never a redraw per progress signal
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "monitor"}
+
+
+def _split_and_measure(metric: str) -> tuple[str, str]:
+    split, _, measure = metric.partition("/")
+    return (split, measure) if measure else ("", metric)
 
 
 class LivePlots(QWidget):
@@ -23,12 +32,23 @@ class LivePlots(QWidget):
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
+        self.grid = grid
         self.plots = {}  # title -> PlotWidget
         self._home = {}  # metric -> the plot title it belongs to
+        self._by_split: set[str] = set()  # plots whose curves are named by split
         for i, plot in enumerate(plots):
             widget = make_plot(self, plot.title, y_label=plot.y_label)
-            grid.addWidget(widget, i // columns, i % columns)
+            last_alone = i == len(plots) - 1 and i % columns == 0 and i > 0
+            # An odd last plot takes the whole row rather than leaving a hole beside it.
+            grid.addWidget(widget, i // columns, i % columns, 1, columns if last_alone else 1)
+            if plot.y_limits is not None:
+                widget.getPlotItem().getViewBox().setLimits(yMin=plot.y_limits[0], yMax=plot.y_limits[1])
+            place_legend(widget, rising=plot.rising)
             self.plots[plot.title] = widget
+            measures = {_split_and_measure(m)[1] for m in plot.metrics}
+            splits = [_split_and_measure(m)[0] for m in plot.metrics]
+            if len(measures) == 1 and all(s in SPLIT_NAMES for s in splits):
+                self._by_split.add(plot.title)
             for metric in plot.metrics:
                 self._home[metric] = plot.title
         self.curves = {}  # metric -> PlotDataItem
@@ -49,18 +69,28 @@ class LivePlots(QWidget):
         if self._dirty and not self.timer.isActive():
             self.timer.start()
 
+    def values(self, metric: str) -> list[float]:
+        """What has arrived for ``metric`` (drawn or waiting for the next refresh)."""
+        return list(self._buffer.get(metric, ((), ()))[1])
+
     def flush(self) -> None:
         """Push what changed into the curves (the timer calls this; call it once at the end)."""
         for key in self._dirty:
             curve = self.curves.get(key)
             if curve is None:
-                plot = self.plots[self._home[key]]
-                dashed = key.startswith(("val/", "test/"))
-                curve = live_curve(plot, key, color(len(plot.getPlotItem().listDataItems())), dashed)
-                self.curves[key] = curve
+                curve = self.curves[key] = self._new_curve(key)
             curve.setData(*self._buffer[key])
         self._dirty.clear()
         self.timer.stop()
+
+    def _new_curve(self, key: str):
+        title = self._home[key]
+        plot = self.plots[title]
+        split, _ = _split_and_measure(key)
+        dashed = split in ("val", "test")
+        if title in self._by_split:
+            return live_curve(plot, SPLIT_NAMES[split], SPLIT_COLORS.get(split, color(2)), dashed)
+        return live_curve(plot, key, color(len(plot.getPlotItem().listDataItems())), dashed)
 
     def clear(self) -> None:
         self._buffer.clear()

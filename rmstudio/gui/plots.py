@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QWidget
 # A colour-blind friendly cycle (Okabe-Ito, then Tableau): runs and splits keep their colour.
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
           "#8c564b", "#7f7f7f"]
-SPLIT_COLORS = {"train": "#0072B2", "val": "#D55E00"}
+SPLIT_COLORS = {"train": "#0072B2", "val": "#D55E00", "test": "#009E73"}
 
 
 def color(index: int) -> str:

@@ -19,6 +19,7 @@ from rmstudio.core.runs.kinds import load_kind
 from rmstudio.core.runs.launch import start as start_run_of
 from rmstudio.core.runs.recorder import ProjectRecorder, apply_event
 from rmstudio.core.labeling.queue import add_better_response
+from rmstudio.core.labeling.new_pairs import add_pairs
 from rmstudio.core.store.project import Project
 
 
@@ -84,6 +85,11 @@ class StoreWriter(QObject):
         """Apply one event a run's child process streamed (progress, artifact, end)."""
         return self.submit("run_event", run_id=run_id, event=event)
 
+    def add_pairs(self, pairs: list) -> int:
+        """New comparisons for the label queue (``labeling.new_pairs.NewPair``); the result has
+        'comparison_ids' and 'added', or 'pairs_error' with the reason nothing was added."""
+        return self.submit("add_pairs", pairs=list(pairs))
+
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Finish the queued writes, close the connection and end the thread."""
         if not self._thread.isRunning():
@@ -144,6 +150,11 @@ class StoreWriter(QObject):
                     apply_event(request["event"], recorder)
                     if request["event"].get("event") in ("finished", "failed"):
                         del self._recorders[request["run_id"]]
+            elif op == "add_pairs":
+                try:  # a refused pair is news for its page, not a failed label
+                    result.update(add_pairs(project, request["pairs"]))
+                except RmstudioError as exc:
+                    result["pairs_error"] = str(exc)
             elif op == "set_setting":
                 project.set_setting(request["key"], request["value"])
             else:

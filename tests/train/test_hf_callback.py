@@ -66,7 +66,7 @@ def test_log_names_follow_the_rules():
         "val/loss": 0.7, "val/rewards/chosen": 1.5, "val/runtime": 0.1,
         "rewards/chosen": 0.3, "completions/clipped_ratio": 0.0, "train/kl": 0.01,
         "train/train_loss": 0.45, "train/steps": 3.0,
-        "done": 4, "total": 20, "total_steps": 20,
+        "done": 4, "total": 20, "total_steps": 20, "unit": "steps",
     })]
     assert all(isinstance(v, float) for k, v in recorder.calls[0][1].items() if "/" in k)
     assert metric_name("eval_loss") == "val/loss" and metric_name("loss") == "train/loss"
@@ -89,11 +89,11 @@ def test_cancel_flags_and_progress_reports():
     state = TrainerState(global_step=0, max_steps=10)
     control = TrainerControl()
     callback.on_train_begin(None, state, control)
-    assert recorder.calls[-1] == (0, {"stage": "train", "done": 0, "total": 10, "total_steps": 10})
+    assert recorder.calls[-1] == (0, {"stage": "train", "done": 0, "total": 10, "total_steps": 10, "unit": "steps"})
     for step in (1, 2):
         state.global_step = step
         callback.on_step_end(None, state, control)
-    assert recorder.calls[-1] == (2, {"done": 2, "total": 10, "total_steps": 10}) and len(recorder.calls) == 2
+    assert recorder.calls[-1] == (2, {"done": 2, "total": 10, "total_steps": 10, "unit": "steps"}) and len(recorder.calls) == 2
 
     recorder.stop = True
     control.should_save = control.should_evaluate = control.should_log = True

@@ -48,7 +48,7 @@ class ToyConfig:
 def run_toy(project_path, config: ToyConfig, recorder) -> dict:
     checkpoint = Path(config.folder) / f"run-{recorder.run_id}.json"
     step = json.loads(checkpoint.read_text())["step"] if config.resume_run and checkpoint.exists() else 0
-    recorder.log(step, {"stage": "count", "total_steps": config.steps})
+    recorder.log(step, {"stage": "count", "total_steps": config.steps, "message": f"Counting to {config.steps}"})
     while step < config.steps:
         if recorder.should_stop():
             return {"status": "cancelled", "steps": step}

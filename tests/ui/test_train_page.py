@@ -49,7 +49,7 @@ def make_page(qtbot):
 @pytest.fixture
 def captured_errors(monkeypatch):
     """Replace the page's QMessageBox with a recorder (no window, nothing blocks)."""
-    from rmstudio.gui import train_page
+    from rmstudio.gui import run_panel
 
     shown = []
 
@@ -69,7 +69,7 @@ def captured_errors(monkeypatch):
         def __getattr__(self, name):
             return lambda *a, **k: None
 
-    monkeypatch.setattr(train_page, "QMessageBox", FakeBox)
+    monkeypatch.setattr(run_panel, "QMessageBox", FakeBox)
     return shown
 
 
@@ -207,43 +207,23 @@ def test_cancel_stops_a_run(tmp_path, tiny_dir, make_page, qtbot):
     assert page.start_button.isEnabled()
 
 
-def test_the_timer_feeds_curves_from_the_buffer(tmp_path, make_page, qtbot):
-    path = synthetic_project(tmp_path, n=10)
-    page = make_page(path)
-    curve = page.curves["train/loss"]
-    for step in range(1, 6):
-        page._on_job_progress(step, {"train/loss": 1.0 / step, "train/accuracy": 0.5, "total_steps": 10})
-    assert page._buffer["train/loss"][0] == [1, 2, 3, 4, 5]
-    qtbot.waitUntil(lambda: curve.getData()[0] is not None and len(curve.getData()[0]) == 5, timeout=3000)
-    assert list(curve.getData()[1]) == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
-    assert page.progress.maximum() == 10
-    page._on_job_progress(6, {"train/loss": 0.1})
-    qtbot.waitUntil(lambda: len(curve.getData()[0]) == 6, timeout=3000)
-    page._on_job_progress(0, {"stage": "teacher"})
-    assert "Fitting the instant model" in page.status.text()
-    page._on_job_progress(0, {"stage": "teacher", "teacher/val_accuracy": 0.679, "teacher/train_accuracy": 0.8})
-    assert "67.9%" in page.status.text() and "teacher" in page.status.text()
+def test_the_live_view_follows_the_method_and_the_objective(tmp_path, tiny_dir, make_page, qtbot):
+    """The reward kind declares the curves of each run: pairwise fine-tunes plot loss, accuracy,
+    margin and reward; ratings plot the correlation and no margin; instant has no curves and says
+    why instead of showing empty axes."""
+    from rmstudio.core.reward.kind import REWARD
 
-
-def test_regression_curves_plot_correlation_and_drop_the_margin(tmp_path, make_page, qtbot):
-    """Ratings have no pairs: the accuracy plot becomes the correlation with the rating, and the
-    margin plot, which would stay empty, gives its place to the reward plot."""
-    page = make_page(rated_project(tmp_path, n=20))
-    page.show()
-    page._shape_plots("regression")
-    assert "Pearson" in page.plots["accuracy"].getPlotItem().titleLabel.text
-    assert "MSE" in page.plots["loss"].getPlotItem().titleLabel.text
-    assert not page.plots["margin"].isVisible()
-    assert page.curves_grid.getItemPosition(page.curves_grid.indexOf(page.plots["reward"])) == (1, 0, 1, 2)
-    page._on_job_progress(5, {"train/loss": 0.8, "train/pearson": 0.4, "total_steps": 10})
-    page._on_job_progress(5, {"val/pearson": 0.3})
-    validation = page.curves["val/accuracy"]  # the accuracy plot's curves carry the correlation
-    qtbot.waitUntil(lambda: validation.getData()[1] is not None, timeout=3000)
-    assert list(validation.getData()[1]) == [0.3] and list(page.curves["train/accuracy"].getData()[1]) == [0.4]
-    page._shape_plots("pairwise")  # the next run is pairwise again
-    assert page.plots["margin"].isVisible()
-    assert page.plots["accuracy"].getPlotItem().titleLabel.text.endswith("Accuracy</span>")
-    assert page.curves_grid.getItemPosition(page.curves_grid.indexOf(page.plots["reward"])) == (1, 1, 1, 1)
+    page = make_page(rated_project(tmp_path, n=20), tiny_dir)
+    assert not page.panel.plots.isVisible() and "curves" in page.panel.note.text()  # before a run
+    pairwise = [p.title for p in REWARD.plots_of(RewardTrainConfig(method="lora"))]
+    assert pairwise == ["Loss (Bradley-Terry)", "Accuracy", "Mean margin r_c − r_r", "Mean reward"]
+    ratings = [p.title for p in REWARD.plots_of(RewardTrainConfig(method="lora", objective="regression"))]
+    assert ratings == ["Loss (MSE, standardised ratings)", "Correlation with the rating (Pearson)",
+                       "Mean reward"]
+    assert REWARD.plots_of(RewardTrainConfig(method="instant")) == ()
+    with qtbot.waitSignal(page.sig_run_finished, timeout=60000):
+        page.start_button.click()  # instant
+        assert "no per-step curves" in page.panel.note.text() and not page.panel.plots.isVisible()
 
 
 def test_confident_mistakes_go_to_the_review_queue(tmp_path, make_page, qtbot):

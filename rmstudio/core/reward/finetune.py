@@ -311,7 +311,8 @@ def _train_finetune(base: str, train_pairs, val_pairs, config: FinetuneConfig, o
 
     status = "finished"
     diverged = ("", 0)  # what stopped being finite and at which step, when status becomes 'failed'
-    sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped})
+    sink.log(step, {"total_steps": total_steps, "truncated": truncated, "skipped": skipped,
+                    "message": f"Fine-tuning: {total_steps:,} steps of {config.batch_size} examples"})
     if probe is not None:
         sink.log(0, {"probe/l2": probe["l2"], "train/seconds": train_seconds, "total_steps": total_steps})
         if probe["covers_val"] and "val/accuracy" in probe:  # the probe scored every validation pair

@@ -119,8 +119,10 @@ def response_features(project, model: InstantRewardModel, pairs, sink) -> dict[i
 
     class FeatureSink:
         def log(self, step, metrics):
+            cached = len(texts) - len(missing)
             sink.log(0, {"stage": "features", "done": step, "total": metrics.get("total", len(flat_ids)),
-                         "cached": len(texts) - len(missing)})
+                         "cached": cached, "unit": "responses",
+                         "message": f"Computing the base model's features ({cached:,} responses from the cache)"})
 
         def should_stop(self):
             return sink.should_stop()

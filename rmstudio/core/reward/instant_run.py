@@ -26,7 +26,7 @@ def instant_features(project, config, items, sink, step: int):
     vectors = response_features(project, model, items, sink)
     if sink.should_stop():
         return None
-    sink.log(step, {"stage": "fit"})
+    sink.log(step, {"stage": "fit", "message": "Fitting the head…"})
     return model, vectors
 
 
@@ -112,7 +112,7 @@ def with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair
     import dataclasses
     import gc
 
-    sink.log(0, {"stage": "teacher"})
+    sink.log(0, {"stage": "teacher", "message": "Fitting the instant model to distil from…"})
     fit = fit_instant(project, config, train, val, sink, step=0)
     if fit is None:
         return None
@@ -121,6 +121,9 @@ def with_instant_teacher(project, config, train, val, sink) -> list[TrainingPair
     gc.collect()
     r_c, r_r = head_rewards(fitted.head, train, vectors)
     probs = 1 / (1 + np.exp(-(r_c - r_r)))
-    sink.log(0, {"stage": "teacher", "teacher/val_accuracy": fitted.val_metrics.get("accuracy", float("nan")),
-                 "teacher/train_accuracy": fitted.train_metrics["accuracy"]})
+    val_accuracy = fitted.val_metrics.get("accuracy", float("nan"))
+    measured = f" (validation accuracy {val_accuracy:.1%})" if val_accuracy == val_accuracy else ""
+    sink.log(0, {"stage": "teacher", "teacher/val_accuracy": val_accuracy,
+                 "teacher/train_accuracy": fitted.train_metrics["accuracy"],
+                 "message": f"Instant teacher fitted{measured}; fine-tuning on its soft targets…"})
     return [dataclasses.replace(pair, teacher=float(p)) for pair, p in zip(train, probs)]

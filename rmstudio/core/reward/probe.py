@@ -63,7 +63,8 @@ def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
     total = len(sample) + len(val_sample)
 
     def progress(done):
-        sink.log(0, {"stage": "probe", "done": done, "total": total})
+        sink.log(0, {"stage": "probe", "done": done, "total": total, "unit": "pairs",
+                     "message": "Probing the frozen model to start the head"})
 
     states = _probe_states(model, sample, pad_id, bf16, pack, config.batch_size * 2, sink, progress, ranks)
     if states is None:
@@ -84,7 +85,7 @@ def fit_probe_head(model, rows, val_rows, pad_id: int, bf16: bool, pack: bool,
         if v_states is None:
             return None
         val = arrays(val_sample, v_states, 2)
-    sink.log(0, {"stage": "fit"})
+    sink.log(0, {"stage": "fit", "message": "Fitting the probe head…"})
     # The L2 strength comes from folds of the training sample, not from validation: picked there,
     # the probe's step-0 validation loss would be the best of six tries, and keep_best would then
     # favour the untrained head over every fine-tuned step measured honestly.

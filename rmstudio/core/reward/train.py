@@ -161,7 +161,10 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         # A resumed fine-tune continues in its own folder (same split: same seed).
         out_dir = Path(resume_from) if resume_from else runs_dir(project_path) / f"run-{recorder.run_id}"
         out_dir.mkdir(parents=True, exist_ok=True)
-        recorder.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val)})
+        unit = "responses" if regression else "pairs"
+        recorder.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val),
+                         "message": f"Training {config.method} on {len(train):,} {unit}, "
+                                    f"validating on {len(val):,}…"})
         started = time.perf_counter()
         try:
             if config.method == "instant":
@@ -285,7 +288,7 @@ def _train_finetune(config, train, val, out_dir: Path, sink, resume: bool = Fals
                          **{f"val/{k}": v for k, v in (result.get("val") or {}).items()}}
     result["model_dir"] = result.get("model_dir") or ""
     if result["status"] == "finished" and val and _is_main():  # rank 0 evaluates the export
-        sink.log(result["steps"], {"stage": "evaluate"})
+        sink.log(result["steps"], {"stage": "evaluate", "message": "Evaluating the exported model…"})
         scorer = load_reward_model(result["model_dir"], device=config.device)
         stop = _StopOnly(sink)
         if config.objective == "regression":

@@ -118,7 +118,8 @@ class RecorderCallback(TrainerCallback):
     def progress(state) -> dict:
         # done/total for progress sinks; total_steps as rmstudio's own loop reports it (the Train
         # page shows "Step {step}/{total_steps}" for any report that has it)
-        return {"done": state.global_step, "total": state.max_steps, "total_steps": state.max_steps}
+        return {"done": state.global_step, "total": state.max_steps, "total_steps": state.max_steps,
+                "unit": "steps"}
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.stopped = False

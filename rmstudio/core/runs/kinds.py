@@ -26,6 +26,10 @@ class Plot:
     title: str
     metrics: tuple[str, ...]
     y_label: str = ""
+    y_limits: tuple[float, float] | None = None
+    """The most the view can be zoomed out to (an accuracy stays within 0..1)."""
+    rising: bool = False
+    """The curves go up as the run learns (accuracy): the legend sits at the bottom right."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,13 @@ class RunKind:
     plots: tuple[Plot, ...] = ()
     """The live view: metrics grouped into plots (a metric in no plot is still recorded)."""
 
+    plots_for: Callable[[Any], tuple[Plot, ...]] | None = None
+    """The live view of one run, when it depends on the config (a regression has no margin, an
+    instant fit no curves at all); ``plots`` otherwise. See ``plots_of``."""
+
+    live_note: Callable[[Any], str] = lambda config: ""
+    """What a window shows in place of curves when a run of this config has none."""
+
     describe: Callable[[Any], str] = repr
     """A short name for a run of this kind, from its config ('lora on embedded')."""
 
@@ -58,6 +69,10 @@ class RunKind:
     def __post_init__(self) -> None:
         if not self.module:  # the module whose code ran RunKind(...): __init__'s caller
             object.__setattr__(self, "module", sys._getframe(2).f_globals.get("__name__", ""))
+
+    def plots_of(self, config: Any) -> tuple[Plot, ...]:
+        """The plots a run of ``config`` fills."""
+        return tuple(self.plots_for(config)) if self.plots_for is not None else self.plots
 
     def config_from_json(self, data: Any):
         return codec.decode(self.config_type, data, where=self.name)
