@@ -7,9 +7,20 @@ import pytest
 
 import rmstudio
 from rmstudio.core.reward.explain import occlusion, prefix_rewards, without_word, word_spans
+from reward_folders import finetuned_folder, instant_folder
 
 PROMPT = "What is the capital of France?"
 RESPONSE = " Paris is the capital of France, and it lies on the Seine."
+
+
+@pytest.fixture(scope="session")
+def finetuned_dir(tmp_path_factory):
+    return finetuned_folder(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def instant_dir(tmp_path_factory):
+    return instant_folder(tmp_path_factory)
 
 
 @pytest.mark.parametrize("which", ["finetuned_dir", "instant_dir"])

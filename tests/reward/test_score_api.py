@@ -12,23 +12,20 @@ import pytest
 import rmstudio
 from rmstudio.core.data.records import Text
 from rmstudio.core.reward.scoring import RewardModelError
+from reward_folders import finetuned_folder, hf_rewards, instant_folder
 
 PROMPT = "What is the capital of France?"
 RESPONSES = [" Paris is the capital of France.", " I do not know, sorry.", " The quick brown fox"]
 
 
-def hf_rewards(folder, prompt, responses):
-    """Rewards as TRL's GRPOTrainer computes them from a reward_funcs path: prompt + completion,
-    no special tokens, read at the last non-pad token."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+@pytest.fixture(scope="session")
+def finetuned_dir(tmp_path_factory):
+    return finetuned_folder(tmp_path_factory)
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    inputs = tokenizer(text=[prompt + r for r in responses], return_tensors="pt", padding=True,
-                       padding_side="right", add_special_tokens=False)
-    with torch.no_grad():
-        return model(**inputs).logits[:, 0].numpy()
+
+@pytest.fixture(scope="session")
+def instant_dir(tmp_path_factory):
+    return instant_folder(tmp_path_factory)
 
 
 def test_importing_rmstudio_does_not_import_torch():
