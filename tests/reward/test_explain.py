@@ -121,3 +121,28 @@ def test_occlusion_stops_when_asked(finetuned_dir):
 
     result = occlusion(rm, PROMPT, RESPONSE, sink=StopAfterOne(), batch=4)
     assert result.stopped and len(result.contributions) == 4
+
+
+def test_instant_prefix_values_are_the_head_on_each_prefix_read_in_full(instant_dir):
+    """Token k's value is the head on the features of response tokens 0..k, read after the
+    prompt in one plain forward pass (no end token: that is the prefix as read so far)."""
+    import torch
+
+    rm = rmstudio.load_reward_model(instant_dir, device="cpu")
+    instant = rm.scorer.instant
+    ex = instant.extractor
+    result = prefix_rewards(rm, PROMPT, RESPONSE)
+    p = ex.tokenizer(PROMPT, add_special_tokens=False)["input_ids"]
+    r = ex.tokenizer(RESPONSE, add_special_tokens=False)["input_ids"]
+    for k in (0, 3, len(r) - 1):
+        with torch.no_grad():
+            ids = torch.tensor([p + r[:k + 1]])
+            states = ex.decoder(input_ids=ids, output_hidden_states=True).hidden_states
+            parts = []
+            for layer in ex.spec.layers:
+                h = states[layer][0, len(p):]
+                parts += [h.mean(0), h[-1]]
+            features = torch.cat(parts).numpy().astype("<f2").astype(np.float32)
+            expected = float(instant.head(torch.as_tensor(features[None]))[0])
+        assert result.rewards[k] == pytest.approx(expected, abs=5e-3)  # float16 rounding of features
+    assert np.ptp(result.rewards) > 0.05  # so 5e-3 is a real check

@@ -114,3 +114,28 @@ def test_bad_inputs_are_clear_errors(tmp_path, finetuned_dir):
         rm(prompts=["a", "b"], completions=["c"])
     with pytest.raises(RewardModelError, match="completion: expected a string"):
         rm(prompts=["a"], completions=[3])
+
+
+@pytest.mark.parametrize("conversational", [False, True])
+def test_grpo_trains_with_the_reward_model_as_a_reward_function(instant_dir, tmp_path, conversational):
+    from datasets import Dataset
+    from tiny_models import tiny_model_and_tokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    rm = rmstudio.load_reward_model(instant_dir, device="cpu")
+    calls = []
+    original = rm.score_rows
+    rm.score_rows = lambda prompts, responses, sink=None: calls.append((prompts, responses)) or original(
+        prompts, responses, sink)
+    policy, tokenizer = tiny_model_and_tokenizer(seed=1)
+    args = GRPOConfig(output_dir=str(tmp_path / "grpo"), per_device_train_batch_size=2, num_generations=2,
+                      max_completion_length=4, max_steps=1, report_to=[], use_cpu=True, logging_steps=1,
+                      save_strategy="no")
+    prompt = [{"role": "user", "content": PROMPT}] if conversational else PROMPT
+    trainer = GRPOTrainer(model=policy, reward_funcs=[rm], args=args, processing_class=tokenizer,
+                          train_dataset=Dataset.from_list([{"prompt": prompt}] * 4))
+    trainer.train()
+    logged = [e for e in trainer.state.log_history if "rewards/reward_model/mean" in e]
+    assert logged and np.isfinite(logged[0]["rewards/reward_model/mean"])
+    # TRL's conversations reached the model flattened: the prompt as the importer renders it.
+    assert calls and all(p == PROMPT for p in calls[0][0]) and all(isinstance(r, str) for r in calls[0][1])
