@@ -12,7 +12,7 @@ Prefix rewards read the reward "so far" after every response token from ONE forw
   full reward; the values before it are prefixes as read, without an end token.
 
 A token's contribution is its prefix reward minus the one before it (the first token's is
-measured from the reward at the prompt's last token, ``start``), so contributions sum to
+measured from ``start``, the reward at the prompt's last token), so contributions sum to
 ``reward - start``. Occlusion instead removes one word at a time and rescores: reward(full) -
 reward(without word i), so a word that helps gets a positive number.
 """
@@ -35,7 +35,8 @@ class PrefixRewards:
     rewards: list[float]
     """The reward after each token; the last is the full text's reward."""
     start: float
-    """The reward before the first response token (at the prompt's last token)."""
+    """The reward before the first response token: at the prompt's last token for a fine-tuned
+    model; 0 for an instant model (no response token read, no feature) or an empty prompt."""
     truncated: bool = False
     """Tokens past the model's length limit were not read and are not listed."""
 
@@ -129,7 +130,7 @@ def _finetuned_prefix(scorer: RewardScorer, prompt: str, response: str) -> Prefi
     picked = original[first:]
     shown = _token_texts(tokenizer, text, [full[i] for i in picked],
                          [offsets[i] for i in picked] if offsets is not None else None)
-    start = float(scores[first - 1]) if first > 0 else float(scores[0])
+    start = float(scores[first - 1]) if first > 0 else 0.0
     return PrefixRewards(shown, [float(s) for s in scores[first:first + len(shown)]], start,
                          truncated and len(full) - split > keep_response)
 
