@@ -390,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="create a demo project if needed and print its path")
     p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])
     p.set_defaults(func=cmd_demo)
+    from rmstudio.cli_score import add_parsers as add_score_parsers
+    add_score_parsers(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ from rmstudio.gui.live_model import LiveModelController
 from rmstudio.gui.pages import ComingPage, heading, paragraph
 from rmstudio.gui.ranking_page import RankingPage
 from rmstudio.gui.runs_page import RunsPage
+from rmstudio.gui.score_page import ScorePage
 from rmstudio.gui.train_page import TrainPage
 from rmstudio.gui.worker import start_job
 
@@ -39,7 +40,7 @@ WORKSPACES = [
     ("Rank", None),
     ("Browse", None),
     ("Train", None),
-    ("Score", "Type a response and see its reward at once; rank candidates; see why."),
+    ("Score", None),
     ("Optimize", "Improve a policy against the reward model (GRPO/RLOO or DPO)."),
     ("Runs", None),
 ]
@@ -107,11 +108,13 @@ class MainWindow(QMainWindow):
         self.ranking_page = RankingPage()
         self.browse_page = BrowsePage()
         self.train_page = TrainPage()
+        self.score_page = ScorePage()
         self.runs_page = RunsPage()
         self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page,
-                              self.train_page, self.runs_page]
+                              self.train_page, self.score_page, self.runs_page]
         built = {"Data": self.data_page, "Label": self.label_page, "Rank": self.ranking_page,
-                 "Browse": self.browse_page, "Train": self.train_page, "Runs": self.runs_page}
+                 "Browse": self.browse_page, "Train": self.train_page, "Score": self.score_page,
+                 "Runs": self.runs_page}
         for title, what in WORKSPACES:
             self.nav.addItem(title)
             self.pages.addWidget(built[title] if what is None else ComingPage(title, what))
@@ -120,6 +123,9 @@ class MainWindow(QMainWindow):
         self.live_model = LiveModelController(self)
         self.label_page.sig_labeled.connect(self.live_model.labels_changed)
         self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
+        # A new reward model is at once a choice on the Score page.
+        self.train_page.sig_run_finished.connect(lambda _result: self.score_page.set_project(self.project))
+        self.score_page.sig_pairs_sent.connect(lambda _added: self.data_page.refresh())
         self.data_page.sig_project_changed.connect(self._on_project_data_changed)
         self.ranking_page.sig_ranking_saved.connect(lambda _pid: self.browse_page.refresh())
         self.browse_page.sig_open_comparison.connect(self._on_open_comparison)
@@ -373,6 +379,7 @@ class MainWindow(QMainWindow):
         self.live_model.set_project(str(project.path))
         self.backups.attach(self.label_page.writer)
         self.train_page.set_writer(self.label_page.writer)  # runs are recorded by the one writer
+        self.score_page.set_writer(self.label_page.writer)  # so are the pairs Score sends to labeling
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
@@ -384,6 +391,8 @@ class MainWindow(QMainWindow):
         # Pages first: the label writer thread finishes its queued writes and a running
         # training job stops before the connection closes.
         self.train_page.shutdown()
+        self.score_page.shutdown()
+        self.score_page.set_writer(None)
         self.live_model.set_project(None)
         self.backups.tick()  # a changed project gets its rolling backup before it closes
         self.backups.attach(None)
