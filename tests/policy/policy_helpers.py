@@ -34,3 +34,24 @@ def save_policy_model(directory: str | Path, seed: int = 0, init: float = 0.3) -
 def even_share(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
     """A learnable synthetic reward: the share of a completion's tokens whose id is even."""
     return [sum(1 for t in ids if t % 2 == 0) / max(1, len(ids)) for ids in completion_ids]
+
+
+GRPO = dict(method="grpo", reward="policy_helpers:even_share", lora_rank=8, lora_alpha=16,
+            num_generations=4, per_device_batch=16, max_completion_length=8, device="cpu")
+"""GRPO settings of the tests: a small LoRA, groups of 4, 8-token completions on the CPU."""
+
+
+def run(project_path, config, recorder=None):
+    """Run the policy kind in this process: (result, metrics, policy runs, artifacts of this run)."""
+    from rmstudio.core.policy.kind import POLICY
+    from rmstudio.core.runs.launch import run_in_process
+    from rmstudio.core.runs.recorder import ProjectRecorder
+    from rmstudio.core.runs.store import list_runs, run_artifacts, run_metrics
+
+    recorder = recorder or ProjectRecorder(project_path)
+    try:
+        result = run_in_process(POLICY, project_path, config, recorder)
+        return (result, run_metrics(recorder.project, recorder.run_id), list_runs(recorder.project, "policy"),
+                run_artifacts(recorder.project, recorder.run_id))
+    finally:
+        recorder.close()

@@ -9,29 +9,16 @@ from pathlib import Path
 
 import pytest
 from builders import synthetic_project
-from policy_helpers import save_policy_model
+from policy_helpers import GRPO, run, save_policy_model
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.policy.config import PolicyConfig
 from rmstudio.core.policy.export import export_policy
 from rmstudio.core.policy.kind import POLICY
 from rmstudio.core.policy.run import LENGTH_WARNING
-from rmstudio.core.runs.launch import run_in_process, start
+from rmstudio.core.runs.launch import start
 from rmstudio.core.runs.recorder import ProjectRecorder
-from rmstudio.core.runs.store import list_runs, run_artifacts, run_metrics
-
-GRPO = dict(method="grpo", reward="policy_helpers:even_share", lora_rank=8, lora_alpha=16,
-            num_generations=4, per_device_batch=16, max_completion_length=8, device="cpu")
-
-
-def run(project_path, config, recorder=None):
-    recorder = recorder or ProjectRecorder(project_path)
-    try:
-        result = run_in_process(POLICY, project_path, config, recorder)
-        return (result, run_metrics(recorder.project, recorder.run_id), list_runs(recorder.project, "policy"),
-                run_artifacts(recorder.project, recorder.run_id))
-    finally:
-        recorder.close()
+from rmstudio.core.runs.store import list_runs
 
 
 def mean(values):
