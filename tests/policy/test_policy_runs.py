@@ -162,3 +162,29 @@ def test_nothing_to_train_on_is_refused_before_a_run_is_recorded(project, policy
         assert list_runs(recorder.project) == []
     finally:
         recorder.close()
+
+
+def test_resume_continues_only_a_run_of_the_same_method_and_form(project, policy_model):
+    from rmstudio.core.runs import codec
+
+    grpo = PolicyConfig(policy=str(policy_model), **GRPO)
+    recorder = ProjectRecorder(project.path)
+    try:
+        run_id = recorder.begin("policy", "grpo", codec.encode(grpo))
+        recorder.finish("cancelled")
+        assert POLICY.resume_of(project.path, PolicyConfig(**{**grpo.__dict__, "resume": True})) == run_id
+        with pytest.raises(RmstudioError, match="has method 'grpo', not 'dpo'"):
+            POLICY.resume_of(project.path, PolicyConfig(method="dpo", policy=str(policy_model), resume=True))
+        with pytest.raises(RmstudioError, match="has lora True, not False"):
+            POLICY.resume_of(project.path, PolicyConfig(**{**grpo.__dict__, "resume": True, "lora": False}))
+    finally:
+        recorder.close()
+
+
+def test_the_cpu_trains_in_float32():
+    import torch
+
+    from rmstudio.core.policy.run import _precision
+
+    device, dtype, bf16 = _precision(PolicyConfig(method="dpo", device="cpu"))
+    assert (device, dtype, bf16) == ("cpu", torch.float32, False)

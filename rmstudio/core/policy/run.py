@@ -57,7 +57,12 @@ def check_can_run(project_path: str | Path, config: PolicyConfig) -> None:
     from rmstudio.core.models.loading import ModelSource
     from rmstudio.core.policy.rewards import check_reward
 
-    ModelSource.parse(config.policy)
+    source = ModelSource.parse(config.policy)
+    if source.kind == "gguf" and not config.lora and config.beta > 0:
+        # TRL builds the reference of a full fine-tune from the policy's folder, which a .gguf
+        # file is not; with LoRA the reference is the base with the adapter off.
+        raise RmstudioError("full fine-tuning of a .gguf policy cannot keep a reference model: "
+                            "use lora, beta 0, or a model folder")
     if config.method in ONLINE:
         check_reward(config.reward)
     with Project.open(project_path) as project:
@@ -70,10 +75,15 @@ def resumed_run(project_path: str | Path, config: PolicyConfig) -> int | None:
         return None
     with Project.open(project_path) as project:
         row = project.conn.execute(
-            "SELECT id FROM runs WHERE kind = 'policy' AND status NOT IN ('finished', 'running') "
+            "SELECT id, config FROM runs WHERE kind = 'policy' AND status NOT IN ('finished', 'running') "
             "ORDER BY id DESC LIMIT 1").fetchone()
     if row is None:
         raise RmstudioError("there is no cancelled, failed or interrupted policy run to resume")
+    before = json.loads(row[1])
+    for name in ("method", "lora"):  # a checkpoint of another kind cannot be loaded
+        if before.get(name, getattr(config, name)) != getattr(config, name):
+            raise RmstudioError(f"run {row[0]}, the one to resume, has {name} {before[name]!r}, "
+                                f"not {getattr(config, name)!r}")
     return row[0]
 
 
@@ -125,24 +135,25 @@ def _quiet(trainer) -> None:
 
 
 def _precision(config: PolicyConfig):
-    """(device, dtype): float32 on the CPU, bf16 on a CUDA card where it is fast."""
+    """(device, dtype, bf16): float32 on the CPU. On a CUDA card with fast bf16 the Trainer
+    computes in bf16; a LoRA's frozen base is also stored in bf16 (half the memory), while a
+    full fine-tune keeps float32 weights (AdamW steps on bf16 weights lose small updates)."""
     import torch
 
     from rmstudio.core.models.loading import fast_bf16, pick_device
 
     device = pick_device(None if config.device == "auto" else config.device)
-    dtype = torch.bfloat16 if device.startswith("cuda") and fast_bf16(device) else torch.float32
-    return device, dtype
+    bf16 = device.startswith("cuda") and fast_bf16(device)
+    return device, torch.bfloat16 if bf16 and config.lora else torch.float32, bf16
 
 
-def _trainer_args(config: PolicyConfig, out: Path, device: str, dtype) -> dict:
-    import torch
-
+def _trainer_args(config: PolicyConfig, out: Path, device: str, bf16: bool) -> dict:
     return dict(output_dir=str(out), per_device_train_batch_size=config.per_device_batch,
                 learning_rate=config.learning_rate, max_steps=config.max_steps,
                 logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+                save_total_limit=2,
                 report_to=[], seed=config.seed, data_seed=config.seed, use_cpu=device == "cpu",
-                bf16=dtype == torch.bfloat16, activation_checkpointing=False, disable_tqdm=True,
+                bf16=bf16, activation_checkpointing=False, disable_tqdm=True,
                 dataloader_num_workers=0, beta=config.beta)
 
 
@@ -152,7 +163,7 @@ def _all_too_long(config: PolicyConfig) -> NothingToTrainOn:
 
 
 def build_trainer(config: PolicyConfig, model, tokenizer, train_items: list, held_items: list,
-                  out: Path, callbacks: list, device: str, dtype):
+                  out: Path, callbacks: list, device: str, bf16: bool):
     """The TRL trainer of ``config.method`` on the items that fit ``max_prompt_length``; also
     returns how many items were left out for being too long."""
     from datasets import Dataset
@@ -164,7 +175,7 @@ def build_trainer(config: PolicyConfig, model, tokenizer, train_items: list, hel
 
         peft_config = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    settings = _trainer_args(config, out, device, dtype)
+    settings = _trainer_args(config, out, device, bf16)
     if config.method in ONLINE:
         from rmstudio.core.policy.rewards import reward_function
 
@@ -223,11 +234,11 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
         {"base": source.location or config.policy, "lora": config.lora, "method": config.method}, indent=1))
     recorder.log(0, {"stage": "load", "train_items": len(train), "held_out_items": len(held)})
 
-    device, dtype = _precision(config)
+    device, dtype, bf16 = _precision(config)
     model, tokenizer = load_causal_lm(config.policy, device=device, dtype=dtype)
     callback, watch = RecorderCallback(recorder), LengthWatch(recorder)
     trainer, too_long = build_trainer(config, model, tokenizer, train, held, checkpoints, [callback, watch],
-                                      device, dtype)
+                                      device, bf16)
     _quiet(trainer)
     resume_from = get_last_checkpoint(str(checkpoints)) if config.resume else None
     started = time.perf_counter()
