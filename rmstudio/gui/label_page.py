@@ -36,7 +36,8 @@ from rmstudio.core.labeling.queue import (
 from rmstudio.core.store.project import Comparison, Project
 from rmstudio.core.labeling.relabel import review_queue
 from rmstudio.core.timefmt import format_duration
-from rmstudio.gui.label_render import diff_html, flat_response, text_html
+from rmstudio.gui.label_diff import diff_view
+from rmstudio.gui.label_render import flat_response, text_html
 from rmstudio.gui.pages import heading, paragraph
 from rmstudio.gui.store_writer import StoreWriter
 
@@ -171,6 +172,12 @@ class LabelPage(QWidget):
         self.splitter.addWidget(sides)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
+        # Why "Highlight differences" marks nothing on this pair (responses too unlike).
+        self.diff_note = QLabel("")
+        self.diff_note.setWordWrap(True)
+        self.diff_note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
+        self.diff_note.hide()
+        layout.addWidget(self.diff_note)
         layout.addWidget(self.splitter, 1)
 
         self.better_box = QFrame()
@@ -306,11 +313,15 @@ class LabelPage(QWidget):
         # The last turn is the one being answered: show the end of a long conversation.
         bar = self.prompt_view.verticalScrollBar()
         bar.setValue(bar.maximum())
+        note = ""
         if self.diff_check.isChecked():
             dark = self.palette().base().color().lightness() < 128
-            left_html, right_html = diff_html(flat_response(left), flat_response(right), dark)
+            view = diff_view(flat_response(left), flat_response(right), dark)
+            left_html, right_html, note = view.left, view.right, view.note
         else:
             left_html, right_html = text_html(left, role_color, False), text_html(right, role_color, False)
+        self.diff_note.setText(note)
+        self.diff_note.setVisible(bool(note))
         self.left_view.setHtml(left_html)
         self.right_view.setHtml(right_html)
 
