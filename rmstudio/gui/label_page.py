@@ -10,6 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
     QCheckBox,
     QComboBox,
     QFrame,
@@ -118,8 +120,12 @@ class LabelPage(QWidget):
         self.overlap_box.valueChanged.connect(self._on_overlap_changed)
         self.diff_check = QCheckBox("Highlight differences")
         self.diff_check.toggled.connect(lambda _on: self._render())
+        # The share is typed (digits, like the label keys), so the box takes focus on a click;
+        # an arrow click, Enter or Esc hands the keys back to the page (eventFilter).
+        self.overlap_box.setFocusPolicy(Qt.ClickFocus)
+        self.overlap_box.installEventFilter(self)
+        self.overlap_box.editingFinished.connect(self._keys_to_page)
         for widget in (self.order_box, self.overlap_box, self.diff_check):
-            widget.setFocusPolicy(Qt.ClickFocus)
             top.addWidget(widget)
         layout.addLayout(top)
 
@@ -152,6 +158,12 @@ class LabelPage(QWidget):
         self.stack.addWidget(self._build_pair_view())
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self._refresh_progress)
+        # No button, checkbox or list on this page ever takes the keyboard: clicked, a focused
+        # "Highlight differences" took Space (toggling itself instead of skipping the pair) and
+        # a focused list took the arrow keys. Set for every one here, so a new control can't forget.
+        for kind in (QAbstractButton, QComboBox):
+            for widget in self.findChildren(kind):
+                widget.setFocusPolicy(Qt.NoFocus)
         self._show_empty()
 
     def _build_pair_view(self) -> QWidget:
@@ -387,7 +399,23 @@ class LabelPage(QWidget):
             return
         handler()
 
+    def _keys_to_page(self) -> None:
+        # Only from the share box: when it lost focus to the note field, the note keeps it.
+        if QApplication.focusWidget() is self.overlap_box:
+            self.setFocus()
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.overlap_box:
+            # Clicks on its arrows reach the box itself (clicks on the number, its line edit):
+            # a step changes the share and the keys stay with the labels.
+            if event.type() == event.Type.MouseButtonRelease:
+                QTimer.singleShot(0, self._keys_to_page)
+            elif event.type() == event.Type.KeyPress and event.key() in (
+                    Qt.Key_Escape, Qt.Key_Return, Qt.Key_Enter):
+                self.overlap_box.interpretText()
+                self.setFocus()
+                return True
+            return super().eventFilter(watched, event)
         if event.type() == event.Type.KeyPress:
             if watched is self.note and event.key() == Qt.Key_Escape:
                 self.setFocus()
