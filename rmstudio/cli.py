@@ -280,115 +280,87 @@ def cmd_gui(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rmstudio.cli_args import DEVICES, HelpWithDefaults, add_train_rm_parser
+
     parser = argparse.ArgumentParser(
-        prog="rmstudio",
+        prog="rmstudio", formatter_class=HelpWithDefaults,
         description="Reward Model Studio: collect, label, train and score preference data locally. "
         "Run without a command to open the app.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("gui", help="open the app (the default)")
-    p.add_argument("project", nargs="?", help="project file to open")
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, formatter_class=HelpWithDefaults)
+
+    project_help = "the project file (.rmstudio may be left out)"
+    p = add("gui", "open the app (the default)")
+    p.add_argument("project", nargs="?", help="project file to open (default: the start page)")
     p.add_argument("--demo", choices=["everyday", "hh-harmless"],
                    help="open a ready demo project (created on first use)")
     p.set_defaults(func=cmd_gui)
 
-    p = sub.add_parser("new", help="create an empty project file")
+    p = add("new", "create an empty project file")
     p.add_argument("project", help="path of the new project (.rmstudio is added if missing)")
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("import", help="import preference data (JSONL, JSON, CSV, Parquet, .gz)")
-    p.add_argument("project")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add("import", "import preference data (JSONL, JSON, CSV, Parquet, .gz)")
+    p.add_argument("project", help=project_help)
+    p.add_argument("files", nargs="+", metavar="FILE", help="data files, imported all or nothing")
     p.add_argument("--max-record-mb", type=int, default=32,
-                   help="refuse records (lines) larger than this many MiB (default 32)")
+                   help="refuse records (lines) larger than this many MiB")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="export labeled data for TRL / datasets")
-    p.add_argument("project")
+    p = add("export", "export labeled data for TRL / datasets")
+    p.add_argument("project", help=project_help)
     p.add_argument("out", help="output file: .jsonl, .jsonl.gz, .json, .parquet or .csv")
     p.add_argument("--format", choices=["jsonl", "json", "parquet", "csv"],
                    help="file format (default: from the extension)")
     p.add_argument("--schema", choices=["explicit", "conversational", "labels"], default="explicit",
-                   help="explicit: prompt/chosen/rejected text (default); conversational: message "
+                   help="explicit: prompt/chosen/rejected text; conversational: message "
                    "lists; labels: every label of every annotator, as given")
-    p.add_argument("--annotator", help="only this annotator's labels")
+    p.add_argument("--annotator", help="only this annotator's labels (default: every annotator's)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("stats", help="counts, label distribution and per-annotator numbers")
-    p.add_argument("project")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("stats", "counts, label distribution and per-annotator numbers")
+    p.add_argument("project", help=project_help)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("generate", help="sample response pairs for prompts with a local model")
-    p.add_argument("project")
+    p = add("generate", "sample response pairs for prompts with a local model")
+    p.add_argument("project", help=project_help)
     p.add_argument("--model", default="embedded",
-                   help="'embedded' (SmolLM2-135M-Instruct, the default), a model folder, a .gguf "
-                   "file or a hub id")
-    p.add_argument("--model-b", help="a second model for response B (A comes from --model)")
+                   help="'embedded' (SmolLM2-135M-Instruct), a model folder, a .gguf file or a hub id")
+    p.add_argument("--model-b", help="a second model for response B (default: --model writes both)")
     p.add_argument("--all-prompts", action="store_true",
                    help="generate for every prompt, not only those without pairs yet")
-    p.add_argument("--limit", type=int, help="at most this many prompts")
-    p.add_argument("--num-responses", type=int, default=2, help="responses per prompt (default 2)")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="default: the best available")
+    p.add_argument("--limit", type=int, help="at most this many prompts (default: all of them)")
+    p.add_argument("--num-responses", type=int, default=2, help="responses per prompt")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    p.add_argument("--top-p", type=float, default=0.95,
+                   help="sample only from the likeliest tokens that make up this much probability")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="longest response, in tokens")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same responses)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts generated together")
+    p.add_argument("--device", choices=DEVICES, help="default: the best available")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("train-rm", help="train a reward model on the project's labels")
-    p.add_argument("project")
-    p.add_argument("--method", choices=["instant", "lora", "full"], default="instant",
-                   help="instant: a head on frozen features (seconds once features are cached); "
-                   "lora / full: fine-tune a sequence-classification reward model")
-    p.add_argument("--objective", choices=["pairwise", "regression"], default="pairwise",
-                   help="pairwise: Bradley-Terry on preference labels (default); regression: MSE on "
-                        "ratings (rankings imported with ratings or scores)")
-    p.add_argument("--base", default="embedded", help="backbone: 'embedded' (default), a folder or a .gguf")
-    p.add_argument("--out", help="also write the trained model to this folder")
-    p.add_argument("--test-file", help="evaluate the trained model on this labeled preference file")
-    p.add_argument("--watch-test", action="store_true",
-                   help="lora/full: also score the test file at every validation (test/accuracy "
-                        "curve); it chooses nothing")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--annotator", action="append", help="only these annotators' labels (repeatable)")
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"])
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--overlong", choices=["truncate", "skip"])
-    p.add_argument("--head-init", choices=["probe", "random"],
-                   help="score head start: a linear probe on frozen features (default) or random")
-    p.add_argument("--distill", type=float, metavar="W",
-                   help="learn from the instant model too: each target = (1-W) * label + W * the "
-                        "instant model's P(chosen better), fitted on the same split first (0-1)")
-    p.add_argument("--average-last", type=float, metavar="F",
-                   help="export the mean of the weights over the last share F of the steps "
-                        "(0.5 = the second half; 0 = off)")
-    p.add_argument("--no-bf16", action="store_true",
-                   help="lora/full: train in float32 even where bf16 autocast is fast (by default bf16 "
-                        "is used on CUDA with bf16 and on CPUs with AMX or AVX512-BF16)")
-    p.add_argument("--export-last", action="store_true",
-                   help="export the last step's weights even when an earlier validation was clearly better")
-    p.set_defaults(func=cmd_train_rm)
+    add_train_rm_parser(sub, cmd_train_rm)
 
-    p = sub.add_parser("backup", help="write a backup of the project now (SQLite's online backup)")
-    p.add_argument("project")
+    p = add("backup", "write a backup of the project now (SQLite's online backup)")
+    p.add_argument("project", help=project_help)
     p.set_defaults(func=cmd_backup)
 
-    p = sub.add_parser("restore", help="list a project's backups, or restore one over the project")
-    p.add_argument("project")
-    p.add_argument("backup", nargs="?", help="the backup file (a path, or a name from the list)")
+    p = add("restore", "list a project's backups, or restore one over the project")
+    p.add_argument("project", help="the project file")
+    p.add_argument("backup", nargs="?", help="the backup file, a path or a name from the list "
+                   "(default: list the backups)")
     p.add_argument("--latest", action="store_true", help="restore the newest backup that passes "
                    "its integrity check")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("demo", help="create a demo project if needed and print its path")
-    p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"])
+    p = add("demo", "create a demo project if needed and print its path")
+    p.add_argument("name", nargs="?", default="everyday", choices=["everyday", "hh-harmless"],
+                   help="which demo")
     p.set_defaults(func=cmd_demo)
     from rmstudio.cli_score import add_parsers as add_score_parsers
     add_score_parsers(sub)

@@ -88,3 +88,17 @@ def test_import_labeled_pairs_credit_the_source(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert [a["name"] for a in stats["annotators"]] == ["source:team-prefs"]
     assert stats["annotators"][0]["kind"] == "source"
+
+
+def test_importing_an_empty_file_fails_with_one_line_and_records_nothing(tmp_path, capsys):
+    main(["new", str(tmp_path / "p")])
+    empty = tmp_path / "nothing.jsonl"
+    empty.write_text("\n\n")
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "p"), str(empty)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"rmstudio: error: {empty}: no rows found"
+    assert "added" not in captured.out
+    assert main(["stats", str(tmp_path / "p"), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["counts"]["comparisons"] == 0 and stats["annotators"] == []

@@ -98,3 +98,49 @@ def tiny_reward_classifier():
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     return LlamaForSequenceClassification(config), tokenizer
+
+
+def save_tiny_gguf(path: str | Path, vocab: int = 64, hidden: int = 32, heads: int = 4, kv_heads: int = 2,
+                   ff: int = 64) -> Path:
+    """A one-layer random Llama as an f32 GGUF file with a toy tokenizer (tokens 'A'..'Z',
+    'AA'.., no merges): enough for transformers' GGUF loading path, de-quantisation loop
+    included, in milliseconds."""
+    import gguf
+    import numpy as np
+
+    path = Path(path)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(ff)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(hidden // heads)
+    writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([bytes([65 + i % 26]) * (1 + i // 26) for i in range(vocab)])
+    writer.add_token_types([1] * vocab)
+    writer.add_token_scores([0.0] * vocab)
+    writer.add_token_merges([])
+    writer.add_eos_token_id(1)
+    rng = np.random.default_rng(0)
+
+    def weights(*shape):
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    kv = kv_heads * (hidden // heads)
+    writer.add_tensor("token_embd.weight", weights(vocab, hidden))
+    for name, shape in [("attn_q", (hidden, hidden)), ("attn_k", (kv, hidden)), ("attn_v", (kv, hidden)),
+                        ("attn_output", (hidden, hidden)), ("ffn_gate", (ff, hidden)),
+                        ("ffn_up", (ff, hidden)), ("ffn_down", (hidden, ff))]:
+        writer.add_tensor(f"blk.0.{name}.weight", weights(*shape))
+    for name in ("blk.0.attn_norm.weight", "blk.0.ffn_norm.weight", "output_norm.weight"):
+        writer.add_tensor(name, np.ones(hidden, np.float32))
+    writer.add_tensor("output.weight", weights(vocab, hidden))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from rmstudio.core.labeling.browse import LabelFilter, label_ids, label_rows
@@ -10,7 +12,20 @@ from rmstudio.core.store.project import Project
 CHOICE_NAMES = {"a": "A better", "b": "B better", "tie": "Tie", "both_bad": "Both bad",
                 "skip": "Skip"}
 STRENGTH_NAMES = {1: "better", 2: "much better"}
-COLUMNS = ["Comparison", "Prompt", "Annotator", "Choice", "Strength", "Note", "Time"]
+# A/B labels from a file or implied by a ranking carry no strength: say so instead of a blank
+# cell that reads as missing data. Ties, skips and "both bad" have no strength to give.
+NO_STRENGTH = "—"
+NO_STRENGTH_TIP = "No strength given (labels imported from a file or implied by a ranking have none)"
+# Note last: the table stretches its last column, and a note is the one cell that runs long.
+COLUMNS = ["Comparison", "Prompt", "Annotator", "Choice", "Strength", "Time", "Note"]
+NOTE = COLUMNS.index("Note")
+STRENGTH = COLUMNS.index("Strength")
+
+
+def strength_text(choice: str, strength: int | None) -> str:
+    if choice not in ("a", "b"):
+        return ""
+    return STRENGTH_NAMES.get(strength, NO_STRENGTH)
 
 
 def _first_line(text: str) -> str:
@@ -117,11 +132,15 @@ class LabelTableModel(QAbstractTableModel):
         _, cid, prompt, annotator, choice, strength, note, at = values
         column = index.column()
         if role == Qt.ToolTipRole:
-            return {1: prompt, 5: note}.get(column)
+            if column == STRENGTH and strength_text(choice, strength) == NO_STRENGTH:
+                return NO_STRENGTH_TIP
+            if column == NOTE and note:  # rich text, so Qt wraps a long note instead of one line
+                return f"<p style='white-space:pre-wrap'>{html.escape(note)}</p>"
+            return prompt if column == 1 else None
         return [
             str(cid), _first_line(prompt), annotator, CHOICE_NAMES.get(choice, choice),
-            STRENGTH_NAMES.get(strength, ""), (note or "").replace("\n", " "),
-            (at or "")[:19].replace("T", " "),
+            strength_text(choice, strength), (at or "")[:19].replace("T", " "),
+            (note or "").replace("\n", " "),
         ][column]
 
     def refresh_label(self, label_id: int) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 from rmstudio.core.labeling.agreement import project_agreement
 from rmstudio.core.store.project import Project
 from rmstudio.core.data.records import CHOICES
-from rmstudio.gui.browse_model import CHOICE_NAMES, STRENGTH_NAMES, LabelTableModel
+from rmstudio.gui.browse_model import CHOICE_NAMES, NO_STRENGTH, LabelTableModel, strength_text
 from rmstudio.gui.pages import heading
 
 SEARCH_DEBOUNCE_MS = 250
@@ -98,7 +98,8 @@ class LabelDetail(QWidget):
         if label is None:
             text = f"<i>{who}'s label was deleted.</i>"
         else:
-            strength = STRENGTH_NAMES.get(label.strength)
+            strength = strength_text(label.choice, label.strength)
+            strength = "no strength given" if strength == NO_STRENGTH else strength
             text = (f"<b>{who}</b>: {CHOICE_NAMES[label.choice]}"
                     + (f" ({strength})" if strength else "")
                     + f" — {label.created_at[:19].replace('T', ' ')}"
@@ -201,8 +202,9 @@ class BrowsePage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
-        for column, width in {0: 90, 1: 260, 2: 110, 3: 80, 4: 100, 5: 140}.items():
-            self.table.setColumnWidth(column, width)
+        time_width = self.table.fontMetrics().horizontalAdvance("0000-00-00 00:00:00") + 16
+        for column, width in {0: 90, 1: 200, 2: 110, 3: 80, 4: 100, 5: time_width}.items():
+            self.table.setColumnWidth(column, width)  # the Note column (last) takes the rest
         self.empty = QLabel("")
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignCenter)
@@ -216,8 +218,8 @@ class BrowsePage(QWidget):
         top = QSplitter(Qt.Horizontal)
         top.addWidget(left)
         top.addWidget(self.detail)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
+        top.setStretchFactor(0, 3)  # a wider window widens the table (its Note column) first
+        top.setStretchFactor(1, 1)
         top.setSizes([700, 460])
         self.agreement = AgreementPanel()
         outer = QSplitter(Qt.Vertical)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
     QCheckBox,
     QComboBox,
     QFrame,
@@ -36,7 +38,8 @@ from rmstudio.core.labeling.queue import (
 from rmstudio.core.store.project import Comparison, Project
 from rmstudio.core.labeling.relabel import review_queue
 from rmstudio.core.timefmt import format_duration
-from rmstudio.gui.label_render import diff_html, flat_response, text_html
+from rmstudio.gui.label_diff import diff_view
+from rmstudio.gui.label_render import flat_response, text_html
 from rmstudio.gui.pages import heading, paragraph
 from rmstudio.gui.store_writer import StoreWriter
 
@@ -117,8 +120,12 @@ class LabelPage(QWidget):
         self.overlap_box.valueChanged.connect(self._on_overlap_changed)
         self.diff_check = QCheckBox("Highlight differences")
         self.diff_check.toggled.connect(lambda _on: self._render())
+        # The share is typed (digits, like the label keys), so the box takes focus on a click;
+        # an arrow click, Enter or Esc hands the keys back to the page (eventFilter).
+        self.overlap_box.setFocusPolicy(Qt.ClickFocus)
+        self.overlap_box.installEventFilter(self)
+        self.overlap_box.editingFinished.connect(self._keys_to_page)
         for widget in (self.order_box, self.overlap_box, self.diff_check):
-            widget.setFocusPolicy(Qt.ClickFocus)
             top.addWidget(widget)
         layout.addLayout(top)
 
@@ -151,6 +158,12 @@ class LabelPage(QWidget):
         self.stack.addWidget(self._build_pair_view())
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self._refresh_progress)
+        # No button, checkbox or list on this page ever takes the keyboard: clicked, a focused
+        # "Highlight differences" took Space (toggling itself instead of skipping the pair) and
+        # a focused list took the arrow keys. Set for every one here, so a new control can't forget.
+        for kind in (QAbstractButton, QComboBox):
+            for widget in self.findChildren(kind):
+                widget.setFocusPolicy(Qt.NoFocus)
         self._show_empty()
 
     def _build_pair_view(self) -> QWidget:
@@ -171,6 +184,12 @@ class LabelPage(QWidget):
         self.splitter.addWidget(sides)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
+        # Why "Highlight differences" marks nothing on this pair (responses too unlike).
+        self.diff_note = QLabel("")
+        self.diff_note.setWordWrap(True)
+        self.diff_note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
+        self.diff_note.hide()
+        layout.addWidget(self.diff_note)
         layout.addWidget(self.splitter, 1)
 
         self.better_box = QFrame()
@@ -306,11 +325,15 @@ class LabelPage(QWidget):
         # The last turn is the one being answered: show the end of a long conversation.
         bar = self.prompt_view.verticalScrollBar()
         bar.setValue(bar.maximum())
+        note = ""
         if self.diff_check.isChecked():
             dark = self.palette().base().color().lightness() < 128
-            left_html, right_html = diff_html(flat_response(left), flat_response(right), dark)
+            view = diff_view(flat_response(left), flat_response(right), dark)
+            left_html, right_html, note = view.left, view.right, view.note
         else:
             left_html, right_html = text_html(left, role_color, False), text_html(right, role_color, False)
+        self.diff_note.setText(note)
+        self.diff_note.setVisible(bool(note))
         self.left_view.setHtml(left_html)
         self.right_view.setHtml(right_html)
 
@@ -376,7 +399,23 @@ class LabelPage(QWidget):
             return
         handler()
 
+    def _keys_to_page(self) -> None:
+        # Only from the share box: when it lost focus to the note field, the note keeps it.
+        if QApplication.focusWidget() is self.overlap_box:
+            self.setFocus()
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.overlap_box:
+            # Clicks on its arrows reach the box itself (clicks on the number, its line edit):
+            # a step changes the share and the keys stay with the labels.
+            if event.type() == event.Type.MouseButtonRelease:
+                QTimer.singleShot(0, self._keys_to_page)
+            elif event.type() == event.Type.KeyPress and event.key() in (
+                    Qt.Key_Escape, Qt.Key_Return, Qt.Key_Enter):
+                self.overlap_box.interpretText()
+                self.setFocus()
+                return True
+            return super().eventFilter(watched, event)
         if event.type() == event.Type.KeyPress:
             if watched is self.note and event.key() == Qt.Key_Escape:
                 self.setFocus()

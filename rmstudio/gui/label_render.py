@@ -1,9 +1,8 @@
-"""HTML for the Label page: markdown for prompts and responses, turns with role headers, and
-a word-level difference view. Plain functions of text (the page only sets the HTML)."""
+"""HTML for the Label page: markdown for prompts and responses, and turns with role headers.
+Plain functions of text (the page only sets the HTML); the difference view is label_diff.py."""
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 
@@ -12,7 +11,6 @@ import markdown
 from rmstudio.core.data.records import Text
 
 ROLE_TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
-_TOKENS = re.compile(r"\s+|[^\s]+")
 # Anthropic HH-style flat dialogues: "\n\nHuman: ...\n\nAssistant: ..."
 _HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
@@ -30,9 +28,50 @@ def _markdown() -> markdown.Markdown:
 _MD = _markdown()
 
 
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+_STRONG = re.compile(r"\*\*")
+
+
+def literal_unclosed_strong(text: str) -> str:
+    """Escape a ``**`` left open on its line, so it shows as typed instead of pairing with a
+    ``**`` lines later and turning everything between them bold (a response cut off mid-bold,
+    or "2**3"). Bold that models write closes on its own line; code is left as it is."""
+    lines, fence = text.split("\n"), None
+    for i, line in enumerate(lines):
+        opened = _FENCE.match(line)
+        if fence is not None:
+            if opened and opened.group(1).startswith(fence):
+                fence = None
+            continue
+        if opened:
+            fence = opened.group(1)
+            continue
+        code = [m.span() for m in _CODE_SPAN.finditer(line)]
+        hits = [m.start() for m in _STRONG.finditer(line)
+                if not any(start <= m.start() < end for start, end in code)]
+        for at in reversed(_unclosed(line, hits)):
+            line = line[:at] + "\\*\\*" + line[at + 2:]
+        lines[i] = line
+    return "\n".join(lines)
+
+
+def _unclosed(line: str, hits: list[int]) -> list[int]:
+    """The ``**`` at ``hits`` that open and are never closed on the line, paired as markdown
+    does: one before a space cannot open, one after a space cannot close."""
+    open_ones: list[int] = []
+    for at in hits:
+        before, after = line[at - 1:at], line[at + 2:at + 3]
+        if open_ones and before.strip():
+            open_ones.pop()
+        elif after.strip():
+            open_ones.append(at)
+    return open_ones
+
+
 def markdown_html(text: str) -> str:
     _MD.reset()
-    return _MD.convert(text)
+    return _MD.convert(literal_unclosed_strong(text))
 
 
 def _role_header(role: str, color: str) -> str:
@@ -57,32 +96,6 @@ def text_html(text: Text, role_color: str, turns: bool) -> str:
                            + (markdown_html(said) if said.strip() else "<p><i>(to answer)</i></p>")
                            for who, said in pairs)
     return markdown_html(text.text)
-
-
-def diff_colors(dark: bool) -> tuple[str, str]:
-    """(background, text) for changed words: explicit both, so it reads on either palette."""
-    return ("#6b4f00", "#ffffff") if dark else ("#ffe08a", "#000000")
-
-
-def diff_html(left: str, right: str, dark: bool) -> tuple[str, str]:
-    """Both texts as pre-wrapped HTML with the words that differ between them marked."""
-    a, b = _TOKENS.findall(left), _TOKENS.findall(right)
-    background, foreground = diff_colors(dark)
-    mark = f'<span style="background-color:{background}; color:{foreground};">{{}}</span>'
-    out_a, out_b = [], []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        for tokens, start, end, out in ((a, i1, i2, out_a), (b, j1, j2, out_b)):
-            run = "".join(tokens[start:end])
-            core = run.strip()
-            if tag == "equal" or not core:
-                out.append(html.escape(run))
-                continue
-            # One mark per changed run (spaces inside it included), spaces around it outside.
-            lead, trail = run[: len(run) - len(run.lstrip())], run[len(run.rstrip()):]
-            out.append(html.escape(lead) + mark.format(html.escape(core)) + html.escape(trail))
-    wrap = '<div style="white-space: pre-wrap;">{}</div>'
-    return wrap.format("".join(out_a)), wrap.format("".join(out_b))
 
 
 def flat_response(text: Text) -> str:

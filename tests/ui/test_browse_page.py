@@ -3,6 +3,7 @@ from PySide6.QtCore import Qt
 
 from rmstudio.core.store.inserts import ProjectWriter
 from builders import add_pairs as _add_pairs
+from rmstudio.gui.browse_model import COLUMNS, NOTE
 
 
 
@@ -67,7 +68,7 @@ def test_search_is_debounced_and_finds_notes_and_texts(page, labeled, qtbot):
     page.search.setText("HARD to")
     assert page.model.rowCount() == 10  # not yet: the search waits for typing to pause
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=2000)
-    assert page.model.index(0, 5).data() == "hard to say"
+    assert page.model.index(0, NOTE).data() == "hard to say"
     page.search.setText("answer 4 from the right")  # a response text
     qtbot.waitUntil(lambda: page.model.index(0, 0).data() == str(labeled.comparison_ids[4]),
                     timeout=2000)
@@ -150,3 +151,35 @@ def test_model_fetches_5000_labels_a_page_at_a_time(page, project):
     assert len(model._rows) < 5000  # only rows that were looked at are read
     page.table.scrollToBottom()
     assert page.count.text() == "5,000 labels"
+
+
+def test_the_note_column_is_last_and_stretches_with_the_whole_note_in_its_tooltip(page, project, qtbot):
+    ids = add_comparisons(project, 1)
+    note = "a long note: " + "the left answer misses the point of the question; " * 6 + "THE END"
+    project.set_label(ids[0], "alice", "a", strength=1, note=note)
+    page.resize(1600, 800)
+    page.set_project(project)
+    qtbot.waitUntil(lambda: page.table.viewport().width() > 800)
+    assert COLUMNS[-1] == "Note" and page.table.horizontalHeader().stretchLastSection()
+    header = page.table.horizontalHeader()
+    # the note gets the width the other columns leave, not a fixed 140 px
+    assert header.sectionSize(NOTE) > 150
+    assert header.sectionViewportPosition(NOTE) + header.sectionSize(NOTE) == page.table.viewport().width()
+    assert "THE END" in page.model.index(0, NOTE).data(Qt.ToolTipRole)
+
+
+def test_imported_a_b_labels_show_that_no_strength_was_given(page, project):
+    from rmstudio.gui.browse_model import NO_STRENGTH, STRENGTH
+
+    ids = add_comparisons(project, 3)
+    project.set_label(ids[0], "source:file", "a")  # as an import stores it: no strength
+    project.set_label(ids[1], "alice", "b", strength=2)
+    project.set_label(ids[2], "alice", "tie")
+    page.set_project(project)
+    by_comparison = {page.model.index(r, 0).data(): page.model.index(r, STRENGTH) for r in range(3)}
+    imported = by_comparison[str(ids[0])]
+    assert imported.data() == NO_STRENGTH and "No strength given" in imported.data(Qt.ToolTipRole)
+    assert by_comparison[str(ids[1])].data() == "much better"
+    assert by_comparison[str(ids[2])].data() == ""  # a tie has no strength to give
+    page.open_row(imported.row())
+    assert "A better (no strength given)" in page.detail.label_text.text()

