@@ -81,8 +81,10 @@ def test_the_same_seed_gives_the_same_responses_and_a_check_scores_too(tuned_run
     def length(prompts, completions, **kwargs):
         return [float(len(c)) for c in completions]
 
-    again = compare_policies(project_path, run_id, n_prompts=2, device="cpu", check=length,
+    folder = Path(comparison.run_folder)  # the run named by its folder this time
+    again = compare_policies(project_path, folder, n_prompts=2, device="cpu", check=length,
                              sampling=GenerationConfig(max_new_tokens=12, temperature=1.0, seed=3))
+    assert again.run_id == run_id and again.tuned_name == comparison.tuned_name
     assert [(r.start, r.tuned) for r in again.rows] == [(r.start, r.tuned) for r in comparison.rows[:2]]
     assert [r.check_tuned for r in again.rows] == [float(len(r.tuned)) for r in again.rows]
     assert again.check is not None and again.check.n == 2 and again.check_spec == "length"
@@ -127,3 +129,19 @@ def test_a_folder_that_is_no_policy_run_is_refused(tmp_path):
         compare_policies(project_path, 99)
     with pytest.raises(CompareError, match="not the folder of a policy run"):
         compare_policies(project_path, tmp_path)
+
+
+def test_held_out_prompts_are_listed_once_with_their_turns_from_the_project(tmp_path):
+    from rmstudio.core.policy.compare import held_out_prompts
+
+    project_path = synthetic_project(tmp_path, n=3)
+    with Project.open(project_path) as project:
+        ids = [r[0] for r in project.conn.execute("SELECT id FROM prompts ORDER BY id")]
+    folder = tmp_path / "run-5"
+    folder.mkdir()
+    rows = [{"prompt_id": ids[1], "prompt": "question 1"}, {"prompt_id": ids[1], "prompt": "question 1"},
+            {"prompt_id": 999, "prompt": "gone from the project"}]  # a DPO run lists a prompt per pair
+    (folder / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    held = held_out_prompts(project_path, folder)
+    assert [pid for pid, _ in held] == [ids[1], 999]
+    assert held[0][1].text.startswith("question 1:") and held[1][1].text == "gone from the project"

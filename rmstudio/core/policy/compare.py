@@ -177,6 +177,8 @@ def held_out_prompts(project_path, folder: Path) -> list[tuple[int | None, Text]
     if not path.is_file():
         raise CompareError(f"{folder} has no held_out.jsonl: give the prompts to compare on")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # a DPO run holds out pairs, and a prompt with several pairs is listed once per pair
+    rows = list({row["prompt"]: row for row in reversed(rows)}.values())[::-1]
     with Project.open(project_path) as project:
         out = []
         for row in rows:
@@ -239,7 +241,7 @@ def _sample(model, tokenizer, prompts, sampling: GenerationConfig, adapter_off: 
     off = model.disable_adapter() if adapter_off else contextlib.nullcontext()
     texts = []
     with off:
-        for i, (prompt_id, prompt) in enumerate(prompts):
+        for i, (_, prompt) in enumerate(prompts):
             if sink.should_stop():
                 raise InterruptedError("the comparison was cancelled")
             [[text]], _ = sampler.sample([(i, prompt)], 1, _derive_seed(sampling.seed, prompt.text))
@@ -290,11 +292,12 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     r_before, r_after = _score(score, tokenizer, texts, before), _score(score, tokenizer, texts, after)
     c_before = c_after = [None] * len(items)
     if check_score is not None:
-        c_before, c_after = _score(check_score, tokenizer, texts, before), _score(check_score, tokenizer, texts, after)
+        c_before = _score(check_score, tokenizer, texts, before)
+        c_after = _score(check_score, tokenizer, texts, after)
     step = _step(folder, source)
+    name = tuned_name(run_id if run_id is not None else folder.name, step)
     result = PolicyComparison(
-        run_id, str(folder), step, START_NAME, tuned_name(run_id if run_id is not None else folder.name, step),
-        reward_spec, check_spec,
+        run_id, str(folder), step, START_NAME, name, reward_spec, check_spec,
         rows=[CompareRow(pid, p.text, b, a, rb, ra, cb, ca) for (pid, p), b, a, rb, ra, cb, ca
               in zip(items, before, after, r_before, r_after, c_before, c_after)],
         reward=score_win_rate(r_after, r_before),
