@@ -38,15 +38,20 @@ class OptimizeProgress:
     SHOWN = {"train/reward": "reward", "train/kl": "kl", "train/loss": "loss",
              "rewards/accuracies": "acc", "rewards/margins": "margin"}
 
-    def __init__(self):
+    def __init__(self, file=None, disable: bool | None = None):
         self.bar = None
+        self.file = file or sys.stderr
+        self.disable = disable  # None: shown only on a terminal, as tqdm decides
 
     def log(self, step: int, metrics: dict) -> None:
         from tqdm import tqdm
 
+        if metrics.get("stage") == "load":  # loading a real policy takes a while before step 1
+            print(f"loading the policy: {metrics.get('train_items', '?')} items to train on, "
+                  f"{metrics.get('held_out_items', '?')} held out", file=self.file)
         if self.bar is None and metrics.get("stage") == "train":
             self.bar = tqdm(desc="optimizing", unit="steps", total=metrics.get("total_steps"),
-                            initial=step, disable=None, dynamic_ncols=True, file=sys.stderr)
+                            initial=step, disable=self.disable, dynamic_ncols=True, file=self.file)
         if self.bar is None:
             return
         self.bar.update(max(0, metrics.get("done", step) - self.bar.n))

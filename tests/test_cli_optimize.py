@@ -170,3 +170,20 @@ def test_bad_compare_input_is_one_line(tmp_path, capsys):
     (out / "x").write_text("x")
     assert rmstudio("optimize", project_path, "--out", out, *TINY) == 2
     assert "exists and is not an empty folder" in one_error_line(capsys)
+
+
+def test_the_progress_bar_shows_steps_with_reward_and_kl():
+    import io
+
+    from rmstudio.cli_optimize import OptimizeProgress
+
+    out = io.StringIO()
+    progress = OptimizeProgress(file=out, disable=False)
+    progress.log(0, {"stage": "load", "train_items": 12, "held_out_items": 4})
+    progress.log(0, {"stage": "train", "done": 0, "total": 3, "total_steps": 3})
+    progress.log(1, {"train/reward": 0.625, "train/kl": 0.0012, "train/loss": 0.01, "done": 1,
+                     "total_steps": 3})
+    assert progress.bar.n == 1 and progress.bar.total == 3
+    assert progress.bar.postfix == "reward=0.625, kl=0.0012, loss=0.01"
+    progress.close()
+    assert "loading the policy: 12 items to train on, 4 held out" in out.getvalue()

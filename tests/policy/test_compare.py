@@ -129,6 +129,15 @@ def test_a_folder_that_is_no_policy_run_is_refused(tmp_path):
         compare_policies(project_path, 99)
     with pytest.raises(CompareError, match="not the folder of a policy run"):
         compare_policies(project_path, tmp_path)
+    # a DPO run optimised no reward: without one in the project, nothing can score the pairs
+    folder = project_path.with_name("syn.runs") / "run-3"
+    folder.mkdir(parents=True)
+    (folder / "policy.json").write_text(json.dumps({"base": "x", "lora": True, "method": "dpo"}))
+    (folder / "held_out.jsonl").write_text("")
+    with pytest.raises(CompareError, match="run 3 held out no prompts"):
+        compare_policies(project_path, 3)
+    with pytest.raises(CompareError, match="optimised no reward model and the project has none"):
+        compare_policies(project_path, 3, prompts=["a question"], device="cpu")
 
 
 def test_held_out_prompts_are_listed_once_with_their_turns_from_the_project(tmp_path):
