@@ -154,3 +154,14 @@ def test_held_out_prompts_are_listed_once_with_their_turns_from_the_project(tmp_
     held = held_out_prompts(project_path, folder)
     assert [pid for pid, _ in held] == [ids[1], 999]
     assert held[0][1].text.startswith("question 1:") and held[1][1].text == "gone from the project"
+
+
+def test_a_full_fine_tune_is_compared_against_its_base(tmp_path, policy_model):
+    project_path = synthetic_project(tmp_path, n=12)
+    config = PolicyConfig(policy=str(policy_model), learning_rate=1e-2, max_steps=2, save_steps=100,
+                          held_out_fraction=0.25, lora=False, **{**GRPO, "per_device_batch": 8})
+    _, _, [record], _ = run(project_path, config)
+    comparison = compare_policies(project_path, record["id"], n_prompts=2, device="cpu",
+                                  sampling=GenerationConfig(max_new_tokens=8, temperature=1.0))
+    assert len(comparison.rows) == 2 and comparison.tuned_name == f"policy run {record['id']} step 2"
+    assert any(r.start != r.tuned for r in comparison.rows)

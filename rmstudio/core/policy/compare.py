@@ -210,8 +210,10 @@ def resolve_reward(project_path, spec, run_config: dict, device: str) -> tuple[R
 
 
 def _load_policies(folder: Path, device: str):
-    """(start model, tuned model, tokenizer). A LoRA run loads the base once: the start is the
-    same model with its adapter switched off (``disable_adapter``), half the memory."""
+    """(start model, tuned model, tokenizer, the folder the tuned policy came from). A LoRA run
+    loads the base once and returns it twice: the start is the same model with its adapter
+    switched off (``disable_adapter``), half the memory of two copies. Both policies share the
+    base's tokenizer, so a prompt is the same token ids for both."""
     import torch
 
     from rmstudio.core.models.loading import load_causal_lm
