@@ -45,9 +45,9 @@ def tuned_run(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("compare")
-    project_path = synthetic_project(tmp, n=24)
+    project_path = synthetic_project(tmp, n=20)
     config = PolicyConfig(policy=str(save_policy_model(tmp / "policy")), learning_rate=5e-2, max_steps=3,
-                          save_steps=100, held_out_fraction=0.25, **GRPO)
+                          save_steps=100, held_out_fraction=0.25, **{**GRPO, "per_device_batch": 8})
     try:
         result, _, [record], _ = run(project_path, config)
         sampling = GenerationConfig(max_new_tokens=12, temperature=1.0, seed=3)
