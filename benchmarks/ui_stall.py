@@ -1,9 +1,11 @@
 """UI stall benchmark: the largest event-loop gap in the window while a training run goes on.
 
 A MainWindow is opened (offscreen) on a temporary project of real HH-RLHF pairs; a 5 ms
-QTimer records the time between its ticks while a run is started from the Train page's own
-Start button (instant: a worker thread in this process; LoRA/full: a child process), and, with
-``--label``, while a person labels every ~500 ms on the Label page (key 1/2 sent to the page).
+QTimer records the time between its ticks while a run is started from its page's own Start
+button (every kind runs in a child process: instant, LoRA and full from the Train page; GRPO,
+RLOO and DPO from the Optimize page, GRPO/RLOO against an instant reward model trained first,
+outside the measurement), and, with ``--label``, while a person labels every ~500 ms on the
+Label page (key 1/2 sent to the page).
 Target (issue "benchmarks/ui_stall.py"): no gap over 50 ms.
 
 A watchdog thread samples every thread's Python stack (``sys._current_frames``) every 10 ms
@@ -53,6 +55,7 @@ BIG_GAP_MS = 200.0
 SAMPLE_EVERY_S = 0.010
 IN_QT = "(no Python frame: in Qt's C++ event loop, or waiting there for the GIL)"
 LABEL_EVERY_MS = 500
+POLICY_KINDS = ("grpo", "rloo", "dpo")
 DATASETS = [ROOT.parent / "shared" / "datasets" / "hh-rlhf-harmless-base-test.jsonl.gz",
             ROOT / "resources" / "examples" / "hh-rlhf-harmless-base-test.jsonl.gz"]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -310,7 +313,8 @@ def gap_stats(ticks: list[float], seconds: float) -> dict:
 
 # -- one run ---------------------------------------------------------------------------------
 
-def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog: Watchdog) -> dict:
+def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog: Watchdog,
+             policy_dir: Path | None = None) -> dict:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
 
@@ -320,6 +324,10 @@ def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog:
         tmp = Path(tmp)
         started = time.perf_counter()
         path = build_project(tmp, rows, args.pairs, args.to_label if args.label else 0)
+        if kind in POLICY_KINDS and kind != "dpo":  # GRPO/RLOO need a reward model: an instant one
+            from rmstudio.core.reward.train import RewardTrainConfig, train_reward_model
+
+            train_reward_model(path, RewardTrainConfig(method="instant", base=str(base_dir or "embedded")))
         import_s = time.perf_counter() - started
         settings = QSettings(str(tmp / "settings.ini"), QSettings.IniFormat)  # the user's are untouched
         settings.setValue("annotator", "bench-labeler")
@@ -327,14 +335,25 @@ def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog:
         window.resize(1200, 800)
         window.show()
         assert window.open_project(path), "the project did not open"
-        train = window.train_page
-        train_row = [window.nav.item(i).text() for i in range(window.nav.count())].index("Train")
-        label_row = [window.nav.item(i).text() for i in range(window.nav.count())].index("Label")
-        window.nav.setCurrentRow(train_row)
-        train.method_buttons[kind].setChecked(True)
-        if base_dir is not None:
-            train.base_picker.set_source("hf_dir", str(base_dir))
-        if kind != "instant":  # a short fine-tune, set on the page as a user would
+        titles = [window.nav.item(i).text() for i in range(window.nav.count())]
+        label_row = titles.index("Label")
+        # `train` is the page whose Start is pressed: Train for reward kinds, Optimize for policies.
+        if kind in POLICY_KINDS:
+            train = window.optimize_page
+            window.nav.setCurrentRow(titles.index("Optimize"))
+            train.method_buttons[kind].setChecked(True)
+            train.set_project(window.project)  # the instant reward model made above is a choice
+            if policy_dir is not None:
+                train.policy_picker.set_source("hf_dir", str(policy_dir))
+            train.steps.setValue(args.policy_steps)
+            train.length.setValue(args.policy_length)
+        else:
+            train = window.train_page
+            window.nav.setCurrentRow(titles.index("Train"))
+            train.method_buttons[kind].setChecked(True)
+            if base_dir is not None:
+                train.base_picker.set_source("hf_dir", str(base_dir))
+        if kind in ("lora", "full"):  # a short fine-tune, set on the page as a user would
             box = train.finetune_box
             box.epochs.setValue(1)
             box.batch_size.setValue(args.batch_size)
@@ -410,7 +429,7 @@ def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog:
         clock = QElapsedTimer()
 
         def check() -> None:
-            if not train.running or clock.elapsed() > args.seconds * 1000:
+            if not train.panel.running or clock.elapsed() > args.seconds * 1000:
                 loop.quit()
 
         checker = QTimer()
@@ -421,18 +440,18 @@ def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog:
         ticker.start()
         t0 = time.perf_counter()
         clock.start()
-        train.start_button.click()  # the page's own Start: TrainPage.start()
-        if not train.running:
-            raise SystemExit(f"{kind}: the run did not start: {train._last_error or train.status.text()}")
+        train.panel.start_button.click()  # the page's own Start button
+        if not train.panel.running:
+            raise SystemExit(f"{kind}: the run did not start: {train.panel.last_error or train.panel.status.text()}")
         if args.label:
             window.nav.setCurrentRow(label_row)  # the person goes back to labeling
             window.label_page.setFocus()
             labeler.start()
         checker.start()
         loop.exec()
-        timed_out = train.running
+        timed_out = train.panel.running
         if timed_out:
-            train.cancel()
+            train.panel.cancel()
         labeler.stop()
         checker.stop()
         run_s = time.perf_counter() - t0
@@ -452,11 +471,13 @@ def run_once(kind: str, args, rows: list[dict], base_dir: Path | None, watchdog:
             k: round(sum(g[k] for g in gap_split), 1) for k in ("on_cpu", "waiting_for_cpu", "asleep")}
         stats["run_ended_at"] = round(run_s, 2)
         status = ("timed out (cancelled)" if timed_out
-                  else finished.get("status", "failed: " + train.status.text()))
+                  else finished.get("status", "failed: " + train.panel.status.text()))
         row = {"kind": kind, "labeling": bool(args.label), "status": status, "run_seconds": round(run_s, 1),
                "import_seconds": round(import_s, 2), "pairs": args.pairs, "idle": idle, **stats}
-        if kind != "instant":
+        if kind in ("lora", "full"):
             row["finetune"] = {"epochs": 1, "batch_size": args.batch_size, "max_length": args.max_length}
+        if kind in POLICY_KINDS:
+            row["policy"] = {"steps": args.policy_steps, "completion_tokens": args.policy_length}
         if args.label:
             lat = labels["latency_ms"]
             row["labels"] = {"keys": labels["keys"], "saved": labels["saved"],
@@ -484,7 +505,10 @@ def cpu_model() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default="instant", help="comma-separated: instant, lora, full")
+    parser.add_argument("--kinds", default="instant",
+                        help="comma-separated: instant, lora, full (Train page), grpo, rloo, dpo (Optimize page)")
+    parser.add_argument("--policy-steps", type=int, default=4, help="policy kinds: optimizer steps")
+    parser.add_argument("--policy-length", type=int, default=32, help="policy kinds: tokens per answer")
     parser.add_argument("--pairs", type=int, default=150, help="labeled HH pairs to train on")
     parser.add_argument("--label", action="store_true",
                         help="label every ~500 ms on the Label page meanwhile")
@@ -505,12 +529,16 @@ def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)  # noqa: F841 - must outlive the windows
     rows = hh_rows()
     with tempfile.TemporaryDirectory(prefix="ui-stall-model-") as model_tmp:
-        base_dir = None
+        base_dir = policy_dir = None
         if args.quick:
             sys.path.insert(0, str(ROOT / "tests"))
             from tiny_models import save_tiny_model
 
             base_dir = save_tiny_model(Path(model_tmp) / "tiny")
+            sys.path.insert(0, str(ROOT / "tests" / "policy"))
+            from policy_helpers import save_policy_model
+
+            policy_dir = save_policy_model(Path(model_tmp) / "policy")
         else:
             from rmstudio.core.models.loading import ensure_embedded_cache
 
@@ -520,7 +548,7 @@ def main() -> None:
         results = []
         for kind in kinds:
             print(f"running {kind} ({'with' if args.label else 'without'} labeling)…", flush=True)
-            results.append(run_once(kind, args, rows, base_dir, watchdog))
+            results.append(run_once(kind, args, rows, base_dir, watchdog, policy_dir))
         watchdog.stop_event.set()
 
     report = {"machine": f"{cpu_model()} ({platform.machine()})", "cpus": os.cpu_count(),

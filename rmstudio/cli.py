@@ -364,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     from rmstudio.cli_score import add_parsers as add_score_parsers
     add_score_parsers(sub)
+    from rmstudio.cli_optimize import add_parsers as add_optimize_parsers
+    add_optimize_parsers(sub)
     return parser
 
 

@@ -206,8 +206,8 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("explain", help="which tokens or words move a response's reward")
     common(p)
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--response", required=True)
+    p.add_argument("--prompt", required=True, help="the prompt the response answers")
+    p.add_argument("--response", required=True, help="the response whose reward is explained")
     p.add_argument("--method", choices=["prefix", "occlusion"], default="prefix",
                    help="prefix: each token's change in the reward read so far (one forward pass, the "
                    "default); occlusion: the reward lost when each word is left out")

@@ -40,3 +40,30 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+# -- the policy tests (tests/policy/): here, not in a conftest.py of their own, because tests
+# import this module by name (`from conftest import write_jsonl`) and a second conftest module
+# would shadow it when the whole suite runs.
+
+@pytest.fixture(autouse=True)
+def one_torch_thread_for_policy_tests(request):
+    """Policy tests run torch on one thread: their matrices are 32 wide, and on a shared 2-core
+    machine a second intra-op thread only waits for the other (a GRPO step took 5 s, not 0.3 s)."""
+    if "policy" not in Path(str(request.node.fspath)).parts:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def policy_model(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent / "policy"))
+    from policy_helpers import save_policy_model
+
+    return save_policy_model(tmp_path / "policy")

@@ -36,6 +36,7 @@ class LivePlots(QWidget):
         self.plots = {}  # title -> PlotWidget
         self._home = {}  # metric -> the plot title it belongs to
         self._by_split: set[str] = set()  # plots whose curves are named by split
+        self._names: dict[str, str] = {}  # metric -> the legend's name, where the kind gives one
         for i, plot in enumerate(plots):
             widget = make_plot(self, plot.title, y_label=plot.y_label)
             last_alone = i == len(plots) - 1 and i % columns == 0 and i > 0
@@ -51,6 +52,7 @@ class LivePlots(QWidget):
                 self._by_split.add(plot.title)
             for metric in plot.metrics:
                 self._home[metric] = plot.title
+            self._names.update(zip(plot.metrics, plot.names))
         self.curves = {}  # metric -> PlotDataItem
         self._buffer: dict[str, tuple[list[int], list[float]]] = {}
         self._dirty: set[str] = set()
@@ -88,6 +90,8 @@ class LivePlots(QWidget):
         plot = self.plots[title]
         split, _ = _split_and_measure(key)
         dashed = split in ("val", "test")
+        if key in self._names:
+            return live_curve(plot, self._names[key], color(len(plot.getPlotItem().listDataItems())), dashed)
         if title in self._by_split:
             return live_curve(plot, SPLIT_NAMES[split], SPLIT_COLORS.get(split, color(2)), dashed)
         return live_curve(plot, key, color(len(plot.getPlotItem().listDataItems())), dashed)

@@ -22,9 +22,10 @@ from rmstudio.gui.browse_page import BrowsePage
 from rmstudio.gui.data_page import DataPage
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
-from rmstudio.gui.pages import ComingPage, heading, paragraph
+from rmstudio.gui.pages import heading, paragraph
 from rmstudio.gui.ranking_page import RankingPage
 from rmstudio.gui.runs_page import RunsPage
+from rmstudio.gui.optimize_page import OptimizePage
 from rmstudio.gui.score_page import ScorePage
 from rmstudio.gui.train_page import TrainPage
 from rmstudio.gui.worker import start_job
@@ -34,18 +35,6 @@ MAX_RECENT = 8
 DEVICE_DETECTION_DELAY_MS = 3000  # torch takes seconds to import: not while the window opens
 DEVICE_CHOICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
                   ("mps", "MPS (Apple GPU)")]
-WORKSPACES = [
-    ("Data", None),
-    ("Label", None),
-    ("Rank", None),
-    ("Browse", None),
-    ("Train", None),
-    ("Score", None),
-    ("Optimize", "Improve a policy against the reward model (GRPO/RLOO or DPO)."),
-    ("Runs", None),
-]
-
-
 class WelcomePage(QWidget):
     def __init__(self, window: MainWindow):
         super().__init__()
@@ -109,15 +98,16 @@ class MainWindow(QMainWindow):
         self.browse_page = BrowsePage()
         self.train_page = TrainPage()
         self.score_page = ScorePage()
+        self.optimize_page = OptimizePage()
         self.runs_page = RunsPage()
         self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page,
-                              self.train_page, self.score_page, self.runs_page]
+                              self.train_page, self.score_page, self.optimize_page, self.runs_page]
         built = {"Data": self.data_page, "Label": self.label_page, "Rank": self.ranking_page,
                  "Browse": self.browse_page, "Train": self.train_page, "Score": self.score_page,
-                 "Runs": self.runs_page}
-        for title, what in WORKSPACES:
+                 "Optimize": self.optimize_page, "Runs": self.runs_page}
+        for title, page in built.items():  # the workspaces in the order of the loop they serve
             self.nav.addItem(title)
-            self.pages.addWidget(built[title] if what is None else ComingPage(title, what))
+            self.pages.addWidget(page)
         self.label_page.sig_labeled.connect(self.data_page.refresh)
         self.label_page.sig_labeled.connect(self.train_page.labels_changed)
         self.live_model = LiveModelController(self)
@@ -125,6 +115,8 @@ class MainWindow(QMainWindow):
         self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
         # A new reward model is at once a choice on the Score page.
         self.train_page.sig_run_finished.connect(lambda _result: self.score_page.set_project(self.project))
+        self.train_page.sig_run_finished.connect(lambda _result: self.optimize_page.set_project(self.project))
+        self.optimize_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
         self.score_page.sig_pairs_sent.connect(lambda _added: self.data_page.refresh())
         self.data_page.sig_project_changed.connect(self._on_project_data_changed)
         self.ranking_page.sig_ranking_saved.connect(lambda _pid: self.browse_page.refresh())
@@ -380,6 +372,7 @@ class MainWindow(QMainWindow):
         self.backups.attach(self.label_page.writer)
         self.train_page.set_writer(self.label_page.writer)  # runs are recorded by the one writer
         self.score_page.set_writer(self.label_page.writer)  # so are the pairs Score sends to labeling
+        self.optimize_page.set_writer(self.label_page.writer)
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
@@ -393,6 +386,7 @@ class MainWindow(QMainWindow):
         self.train_page.shutdown()
         self.score_page.shutdown()
         self.score_page.set_writer(None)
+        self.optimize_page.shutdown()
         self.live_model.set_project(None)
         self.backups.tick()  # a changed project gets its rolling backup before it closes
         self.backups.attach(None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel
 
 
 def heading(text: str) -> QLabel:
@@ -18,15 +18,3 @@ def paragraph(text: str) -> QLabel:
     label.setTextFormat(Qt.RichText)
     label.setStyleSheet("color: palette(text); font-size: 13px;")
     return label
-
-
-class ComingPage(QWidget):
-    """A workspace that a later release fills in: says what it will do."""
-
-    def __init__(self, title: str, what: str):
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(32, 32, 32, 32)
-        layout.addWidget(heading(title))
-        layout.addWidget(paragraph(what + "<br><br><i>Coming in a later release.</i>"))
-        layout.addStretch(1)

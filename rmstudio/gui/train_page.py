@@ -1,39 +1,25 @@
 """The Train workspace: pick a method, see the split before it starts, watch it learn, read the results.
 
-The page owns the settings and the results; running is the shared ``RunPanel`` (the reward run
-kind in a child process, recorded by the window's store writer, curves as the kind declares).
+The page joins three parts: ``TrainSettings`` (the settings and the split preview), the shared
+``RunPanel`` (the reward run kind in a child process, recorded by the window's store writer,
+curves as the kind declares) and ``ResultsPanel``.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QRadioButton, QScrollArea,
-    QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QHBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.labeling.relabel import send_to_relabel
-from rmstudio.core.labeling.stats import labels_left_out_of_training
 from rmstudio.core.reward.kind import REWARD
-from rmstudio.core.reward.train import RewardTrainConfig, runs_dir, split_preview
+from rmstudio.core.reward.train import RewardTrainConfig, runs_dir
 from rmstudio.core.runs.store import list_runs
 from rmstudio.core.store.project import Project
-from rmstudio.gui.finetune_settings import FinetuneSettings
-from rmstudio.gui.model_picker import ModelPicker
-from rmstudio.gui.pages import heading
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
-from rmstudio.gui.train_preview import preview_html
 from rmstudio.gui.train_results import ResultsPanel
-
-METHODS = [
-    ("instant", "Instant", "Seconds. A small head on frozen features of the base model; features are "
-                           "cached, so retraining after more labels is almost free."),
-    ("lora", "LoRA", "Minutes to hours. Trains small adapters inside the base model; best with a GPU."),
-    ("full", "Full fine-tune", "Trains every weight of the base model: the most capacity, needs a GPU "
-                               "and memory."),
-]
+from rmstudio.gui.train_settings import TrainSettings
 
 
 class TrainPage(QWidget):
@@ -46,7 +32,14 @@ class TrainPage(QWidget):
         self.writer: StoreWriter | None = None
         self._own_writer: StoreWriter | None = None
         self._running_method = ""
-        self.split: dict = {}
+
+        self.settings = TrainSettings()
+        self.settings.sig_changed.connect(self._update_buttons)
+        self.settings.sig_preview_wanted.connect(self._schedule_preview)
+        s = self.settings  # its parts under the names the page always had (tests, scripts)
+        self.method_buttons, self.method_group, self.base_picker = s.method_buttons, s.method_group, s.base_picker
+        self.objective, self.val_share, self.seed = s.objective, s.val_share, s.seed
+        self.finetune_box, self.preview = s.finetune_box, s.preview
 
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the curves of a LoRA or full fine-tune appear here as it "
@@ -54,7 +47,6 @@ class TrainPage(QWidget):
         self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
         self.panel.sig_finished.connect(self._on_run_finished)
         self.panel.sig_running.connect(lambda _running: self._update_buttons())
-        # The panel's parts under the names the page always had (tests and scripts use them).
         self.start_button, self.cancel_button = self.panel.start_button, self.panel.cancel_button
         self.resume_button, self.status, self.progress = (self.panel.resume_button, self.panel.status,
                                                           self.panel.progress)
@@ -66,98 +58,16 @@ class TrainPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        settings = self._build_settings()
-        scroll.setWidget(settings)
+        scroll.setWidget(self.settings)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(scroll, 1)
         left_layout.addWidget(self.panel.controls)  # outside the scroll: always in reach
         # Never narrower than the settings need: the scroll area only scrolls vertically.
-        fits = settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        fits = self.settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
         left.setMinimumWidth(max(330, fits))
         splitter.addWidget(left)
-        splitter.addWidget(self._build_output())
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([max(360, fits), 840])
-
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(150)
-        self._preview_timer.timeout.connect(self.refresh_preview)
-        self._on_method_changed()
-
-    # -- building ------------------------------------------------------------------------
-
-    def _build_settings(self) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.addWidget(heading("Train a reward model"))
-        method_box = QGroupBox("Method")
-        method_layout = QVBoxLayout(method_box)
-        self.method_group = QButtonGroup(self)
-        self.method_buttons: dict[str, QRadioButton] = {}
-        for i, (key, title, what) in enumerate(METHODS):
-            button = QRadioButton(title)
-            button.setObjectName(f"method_{key}")
-            self.method_group.addButton(button, i)
-            self.method_buttons[key] = button
-            note = QLabel(what)
-            note.setWordWrap(True)
-            note.setStyleSheet("color: palette(placeholder-text); font-size: 12px; margin-left: 22px;")
-            method_layout.addWidget(button)
-            method_layout.addWidget(note)
-        self.method_buttons["instant"].setChecked(True)
-        self.method_group.idToggled.connect(lambda _id, on: on and self._on_method_changed())
-        layout.addWidget(method_box)
-
-        base_box = QGroupBox("Base model")
-        base_layout = QVBoxLayout(base_box)
-        self.base_picker = ModelPicker()
-        self.base_picker.sig_changed.connect(self._update_buttons)
-        base_layout.addWidget(self.base_picker)
-        layout.addWidget(base_box)
-
-        form = QFormLayout()
-        self.val_share = QDoubleSpinBox()
-        self.val_share.setRange(0, 50)
-        self.val_share.setSuffix(" %")
-        self.val_share.setDecimals(0)
-        self.val_share.setValue(10)
-        self.val_share.setToolTip("Share of prompts held out to measure the model; "
-                                  "no prompt is in both splits.")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.objective = QComboBox()
-        self.objective.setObjectName("objective")
-        self.objective.addItem("Preferences (pairwise)", "pairwise")
-        self.objective.addItem("Ratings (regression)", "regression")
-        self.objective.setToolTip("Pairwise: Bradley-Terry on the A/B labels. Regression: the reward "
-                                  "learns to predict ratings (rankings imported with ratings or scores).")
-        form.addRow("Learn from", self.objective)
-        form.addRow("Validation share", self.val_share)
-        form.addRow("Seed", self.seed)
-        layout.addLayout(form)
-        for widget in (self.val_share, self.seed):
-            widget.valueChanged.connect(self._schedule_preview)
-        self.objective.currentIndexChanged.connect(lambda _i: self._on_objective_changed())
-
-        self.finetune_box = FinetuneSettings()
-        layout.addWidget(self.finetune_box)
-
-        preview_box = QGroupBox("What trains")
-        preview_layout = QVBoxLayout(preview_box)
-        self.preview = QLabel("")
-        self.preview.setObjectName("split_preview")
-        self.preview.setWordWrap(True)
-        self.preview.setTextFormat(Qt.RichText)
-        preview_layout.addWidget(self.preview)
-        layout.addWidget(preview_box)
-
-        layout.addStretch(1)
-        return box
-
-    def _build_output(self) -> QWidget:
         self.tabs = QTabWidget()
         live = QWidget()
         live_layout = QVBoxLayout(live)
@@ -167,9 +77,17 @@ class TrainPage(QWidget):
         self.results = ResultsPanel()
         self.results.sig_relabel_requested.connect(self._on_relabel_requested)
         self.tabs.addTab(self.results, "Results")
-        return self.tabs
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([max(360, fits), 840])
 
-    # -- project and annotator -----------------------------------------------------------
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(150)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+        self._update_buttons()
+
+    # -- project, annotator, writer ------------------------------------------------------
 
     def set_project(self, project: Project | None) -> None:
         if project is not self.project:
@@ -178,7 +96,6 @@ class TrainPage(QWidget):
             self.panel.reset()
         self.project = project
         self.refresh_preview()
-        self._update_buttons()
 
     def set_annotator(self, name: str) -> None:
         self.annotator = name  # training uses everyone's labels; kept for the relabel note
@@ -219,51 +136,22 @@ class TrainPage(QWidget):
 
     # -- settings ------------------------------------------------------------------------
 
-    def method(self) -> str:
-        return METHODS[self.method_group.checkedId()][0]
+    @property
+    def split(self) -> dict:
+        return self.settings.split
 
-    def base(self) -> str:
-        source = self.base_picker.source()  # raises ModelError, shown inline by the picker
-        return "embedded" if source.kind == "embedded" else source.location
+    def method(self) -> str:
+        return self.settings.method()
 
     def config(self) -> RewardTrainConfig:
         """The settings on screen as a config; raises ValueError or ModelError with a message."""
-        method = self.method()
-        finetune = self.finetune_box.settings() if method != "instant" else {}
-        return RewardTrainConfig(method=method, objective=self.objective.currentData(), base=self.base(),
-                                 val_fraction=self.val_share.value() / 100, seed=self.seed.value(),
-                                 finetune=finetune)
-
-    def _on_method_changed(self) -> None:
-        method = self.method()
-        self.finetune_box.setVisible(method != "instant")
-        self.finetune_box.use_method_defaults(method)
-        self._update_buttons()
-
-    def _on_objective_changed(self) -> None:
-        # The instant teacher is a pairwise model: ratings train without distillation.
-        self.finetune_box.distill.setEnabled(self.objective.currentData() == "pairwise")
-        self._schedule_preview()
+        return self.settings.config()
 
     def _schedule_preview(self) -> None:
         self._preview_timer.start()
 
     def refresh_preview(self) -> None:
-        if self.project is None:
-            self.preview.setText("<i>Open a project to train on its labels.</i>")
-            return
-        config = RewardTrainConfig(objective=self.objective.currentData(), val_fraction=self.val_share.value() / 100,
-                                   seed=self.seed.value())
-        self.split = s = split_preview(self.project, config)
-        # Ratings can only be learned from where there are some; the choice says how many.
-        self.objective.model().item(1).setEnabled(s["ratings"] > 0)
-        self.objective.setItemText(1, f"Ratings (regression): {s['ratings']:,}" if s["ratings"] else
-                                   "Ratings (regression): none in this project")
-        if config.objective == "regression" and not s["ratings"]:
-            self.objective.setCurrentIndex(0)  # re-runs the preview as pairwise
-            return
-        left = labels_left_out_of_training(self.project, config.annotators)
-        self.preview.setText(preview_html(s, left, config.objective))
+        self.settings.refresh_preview(self.project)
         self._update_buttons()
 
     # -- running -------------------------------------------------------------------------
@@ -324,9 +212,7 @@ class TrainPage(QWidget):
             fine_tune and self.project is not None and self._latest_run() is not None,
             "Continue the latest fine-tune run from its last checkpoint." if fine_tune else
             "Only fine-tunes (LoRA, full) can be resumed; the instant method takes seconds.")
-        for widget in (self.method_group.buttons() + [self.base_picker, self.objective, self.val_share,
-                                                       self.seed, self.finetune_box]):
-            widget.setEnabled(not self.running)
+        self.settings.set_running(self.running)
 
     def _on_relabel_requested(self, comparison_ids: list) -> None:
         if self.project is None:

@@ -83,6 +83,10 @@ def test_plot_metrics_are_names_the_callback_produces():
     produced = {metric_name(k) for k in trl_keys} | {"policy/clipped_recent"}
     plotted = {m for plot in POLICY.plots for m in plot.metrics}
     assert plotted <= produced, plotted - produced
-    assert [p.title for p in POLICY.plots] == [
-        "Reward", "KL to the start", "Completion length / clipped share", "Loss",
-        "DPO rewards / margin / accuracy"]
+    grpo = POLICY.plots_of(PolicyConfig(reward="x:y"))
+    dpo = POLICY.plots_of(PolicyConfig(method="dpo"))
+    assert [p.title for p in grpo] == ["Reward", "KL to the start", "Completion length",
+                                       "Cut at the length limit", "Loss"]
+    assert [p.title for p in dpo] == ["Loss", "Implicit rewards", "Margin (chosen − rejected)",
+                                      "Accuracy (chosen ranked higher)"]
+    assert all(len(p.names) in (0, len(p.metrics)) for p in grpo + dpo)  # a legend name per metric

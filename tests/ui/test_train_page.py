@@ -79,7 +79,7 @@ def test_instant_run_finishes_shows_results_and_appears_in_runs(tmp_path, tiny_d
     path = synthetic_project(tmp_path, n=80)
     page = make_page(path, tiny_dir)
     page.val_share.setValue(25)
-    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+    with qtbot.waitSignal(page.sig_run_finished, timeout=180000) as blocker:
         page.start_button.click()
     result = blocker.args[0]
     assert result["status"] == "finished"
@@ -122,7 +122,7 @@ def test_ratings_train_by_regression_from_the_page(tmp_path, tiny_dir, make_page
     page.refresh_preview()
     assert "240</b> rated responses" in page.preview.text()
     assert page.config().objective == "regression"
-    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+    with qtbot.waitSignal(page.sig_run_finished, timeout=180000) as blocker:
         page.start_button.click()
     result = blocker.args[0]
     assert result["status"] == "finished" and result["objective"] == "regression"
@@ -147,7 +147,7 @@ def test_a_bad_base_model_shows_an_error_and_the_page_stays_usable(tmp_path, mak
     (broken / "config.json").write_text(json.dumps({"model_type": "nonsense"}))
     page = make_page(path, broken)
     page.start_button.click()
-    qtbot.waitUntil(lambda: bool(captured_errors) and not page.running, timeout=60000)
+    qtbot.waitUntil(lambda: bool(captured_errors) and not page.running, timeout=180000)
     assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
     assert "failed" in page.status.text().lower()
     with Project.open(path) as project:  # the project and its labels are intact
@@ -196,7 +196,7 @@ def test_cancel_stops_a_run(tmp_path, tiny_dir, make_page, qtbot):
 
     page.start_button.click()
     page._worker.sig_progress.connect(on_progress)
-    with qtbot.waitSignal(page.sig_run_finished, timeout=60000) as blocker:
+    with qtbot.waitSignal(page.sig_run_finished, timeout=180000) as blocker:
         pass
     assert cancelled
     assert blocker.args[0]["status"] == "cancelled"
@@ -221,7 +221,7 @@ def test_the_live_view_follows_the_method_and_the_objective(tmp_path, tiny_dir, 
     assert ratings == ["Loss (MSE, standardised ratings)", "Correlation with the rating (Pearson)",
                        "Mean reward"]
     assert REWARD.plots_of(RewardTrainConfig(method="instant")) == ()
-    with qtbot.waitSignal(page.sig_run_finished, timeout=60000):
+    with qtbot.waitSignal(page.sig_run_finished, timeout=180000):
         page.start_button.click()  # instant
         assert "no per-step curves" in page.panel.note.text() and not page.panel.plots.isVisible()
 

@@ -99,3 +99,13 @@ def within_length(items: list, rows: list, tokenizer, max_tokens: int) -> tuple[
     """The items (and their rows) whose prompt fits in ``max_tokens``."""
     kept = [(item, row) for item, row in zip(items, rows) if prompt_tokens(tokenizer, row) <= max_tokens]
     return [k[0] for k in kept], [k[1] for k in kept]
+
+
+def preview(project: Project, method: str, held_out_fraction: float, seed: int) -> dict:
+    """What a run with these settings trains on, before it starts (the Optimize page shows it):
+    ``{"unit": "prompts"|"pairs", "train": n, "held_out": n}``."""
+    if method == "dpo":
+        train, held = split_pairs(preference_pairs(project), held_out_fraction, seed)
+        return {"unit": "pairs", "train": len(train), "held_out": len(held)}
+    train, held = split_prompts(read_prompts(project), held_out_fraction, seed)
+    return {"unit": "prompts", "train": len(train), "held_out": len(held)}

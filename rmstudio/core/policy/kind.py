@@ -13,20 +13,31 @@ from rmstudio.core.policy.config import PolicyConfig, describe
 from rmstudio.core.policy.run import check_can_run, resumed_run, run_policy
 from rmstudio.core.runs.kinds import Plot, RunKind
 
+ONLINE_PLOTS = (
+    Plot("Reward", ("train/reward", "train/reward_std"), "reward", names=("mean", "spread (std)"),
+         rising=True),
+    Plot("KL to the start", ("train/kl",), "nats per token", names=("KL",)),
+    Plot("Completion length", ("completions/mean_length",), "tokens", names=("mean length",)),
+    Plot("Cut at the length limit", ("completions/clipped_ratio", "policy/clipped_recent"), "share",
+         y_limits=(-0.02, 1.02), names=("this step", "recent steps")),
+    Plot("Loss", ("train/loss",), "loss", names=("loss",)),
+)
+DPO_PLOTS = (
+    Plot("Loss", ("train/loss", "val/loss"), "loss"),
+    Plot("Implicit rewards", ("rewards/chosen", "rewards/rejected"), "β log π/π_ref",
+         names=("chosen", "rejected")),
+    Plot("Margin (chosen − rejected)", ("rewards/margins", "val/rewards/margins"), "reward",
+         names=("train", "held out"), rising=True),
+    Plot("Accuracy (chosen ranked higher)", ("rewards/accuracies", "val/rewards/accuracies"), "share of pairs",
+         y_limits=(-0.02, 1.02), names=("train", "held out"), rising=True),
+)
+
 POLICY = RunKind(
     name="policy",
     config_type=PolicyConfig,
     run=run_policy,
-    plots=(
-        Plot("Reward", ("train/reward", "train/reward_std", "rewards/reward_model/mean"), "reward"),
-        Plot("KL to the start", ("train/kl",), "nats per token"),
-        Plot("Completion length / clipped share", ("completions/mean_length", "completions/clipped_ratio",
-                                                   "policy/clipped_recent"), "tokens / share"),
-        Plot("Loss", ("train/loss", "val/loss"), "loss"),
-        Plot("DPO rewards / margin / accuracy", ("rewards/chosen", "rewards/rejected", "rewards/margins",
-                                                 "rewards/accuracies", "val/rewards/margins",
-                                                 "val/rewards/accuracies"), "implicit reward / share"),
-    ),
+    plots=ONLINE_PLOTS + DPO_PLOTS,
+    plots_for=lambda config: DPO_PLOTS if config.method == "dpo" else ONLINE_PLOTS,
     describe=describe,
     resume_of=resumed_run,
     precheck=check_can_run,

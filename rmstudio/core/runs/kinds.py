@@ -30,6 +30,9 @@ class Plot:
     """The most the view can be zoomed out to (an accuracy stays within 0..1)."""
     rising: bool = False
     """The curves go up as the run learns (accuracy): the legend sits at the bottom right."""
+    names: tuple[str, ...] = ()
+    """What the legend calls each metric, in the order of ``metrics`` (default: by split, or the
+    metric's own name)."""
 
 
 @dataclass(frozen=True)

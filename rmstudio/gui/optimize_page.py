@@ -1,0 +1,329 @@
+"""The Optimize workspace: improve a policy against a reward model (GRPO, RLOO) or from the labels
+(DPO), and watch it learn.
+
+Like the Train page, the page is its settings; running is the shared ``RunPanel`` with the
+policy run kind (``core.policy.kind:POLICY``) in a child process, recorded by the window's
+store writer. Every default is the careful one and says why next to it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QRadioButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+)
+
+from rmstudio.core.errors import RmstudioError
+from rmstudio.core.policy.config import PolicyConfig
+from rmstudio.core.policy.data import preview
+from rmstudio.core.policy.kind import POLICY
+from rmstudio.core.reward.catalog import reward_models
+from rmstudio.core.runs.store import list_runs
+from rmstudio.core.store.project import Project
+from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.pages import heading
+from rmstudio.gui.run_panel import RunPanel
+from rmstudio.gui.store_writer import StoreWriter
+
+_DEFAULTS = PolicyConfig(method="dpo")  # the defaults; dpo needs no reward to be made
+FOLDER = "__folder__"
+METHODS = [
+    ("grpo", "GRPO", "Samples a group of answers per prompt and moves towards the ones the reward model "
+                     "scores above their group's mean."),
+    ("rloo", "RLOO", "As GRPO, with each answer compared to the mean of the others (leave one out)."),
+    ("dpo", "DPO", "Learns straight from your labeled pairs: no reward model and no sampling."),
+]
+NOTE_STYLE = "color: palette(placeholder-text); font-size: 12px;"
+
+
+def _note(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet(NOTE_STYLE)
+    return label
+
+
+class OptimizePage(QWidget):
+    sig_run_finished = Signal(dict)
+
+    def __init__(self):
+        super().__init__()
+        self.project: Project | None = None
+        self.writer: StoreWriter | None = None
+        self._own_writer: StoreWriter | None = None
+        self.panel = RunPanel()
+        self.panel.set_idle_note("Press Start: the reward, the KL to the starting policy, the completion "
+                                 "lengths and the loss are drawn here as the policy trains.")
+        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
+        self.panel.sig_finished.connect(self._on_finished)
+        self.panel.sig_running.connect(lambda _running: self._update())
+
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(16, 16, 16, 16)
+        splitter = QSplitter(Qt.Horizontal)
+        outer.addWidget(splitter)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        settings = self._build_settings()
+        scroll.setWidget(settings)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(self.panel.controls)
+        left.setMinimumWidth(max(360, settings.minimumSizeHint().width() + 24))
+        splitter.addWidget(left)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(8, 0, 0, 0)
+        self.warning = QLabel("")
+        self.warning.setObjectName("policy_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b26a00; font-weight: bold;")
+        self.warning.hide()
+        right_layout.addWidget(self.warning)
+        right_layout.addWidget(self.panel, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        self.panel.sig_running.connect(self._watch_job)
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(150)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+        self._on_method_changed()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build_settings(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.addWidget(heading("Optimize a policy"))
+        method_box = QGroupBox("Method")
+        method_layout = QVBoxLayout(method_box)
+        self.method_group = QButtonGroup(self)
+        self.method_buttons: dict[str, QRadioButton] = {}
+        for i, (key, title, what) in enumerate(METHODS):
+            button = QRadioButton(title)
+            button.setObjectName(f"method_{key}")
+            self.method_group.addButton(button, i)
+            self.method_buttons[key] = button
+            method_layout.addWidget(button)
+            note = _note(what)
+            note.setStyleSheet(NOTE_STYLE + " margin-left: 22px;")
+            method_layout.addWidget(note)
+        self.method_buttons["grpo"].setChecked(True)
+        self.method_group.idToggled.connect(lambda _id, on: on and self._on_method_changed())
+        layout.addWidget(method_box)
+
+        policy_box = QGroupBox("Policy (the model to improve)")
+        policy_layout = QVBoxLayout(policy_box)
+        self.policy_picker = ModelPicker()
+        policy_layout.addWidget(self.policy_picker)
+        layout.addWidget(policy_box)
+
+        self.reward_box = QGroupBox("Reward model")
+        reward_layout = QVBoxLayout(self.reward_box)
+        self.reward_choice = QComboBox()
+        self.reward_choice.setObjectName("reward_choice")
+        self.reward_choice.activated.connect(self._on_reward_chosen)
+        self.reward_folder = QLineEdit()
+        self.reward_folder.setPlaceholderText("a reward model folder, or package.module:function")
+        self.reward_folder.hide()
+        reward_layout.addWidget(self.reward_choice)
+        reward_layout.addWidget(self.reward_folder)
+        layout.addWidget(self.reward_box)
+
+        form = QFormLayout()
+        self.lora = QCheckBox("LoRA adapter")
+        self.lora.setChecked(_DEFAULTS.lora)
+        self.beta = QDoubleSpinBox()
+        self.beta.setDecimals(3)
+        self.beta.setRange(0, 10)
+        self.beta.setSingleStep(0.01)
+        self.beta.setValue(_DEFAULTS.beta)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1_000_000)
+        self.steps.setValue(_DEFAULTS.max_steps)
+        self.group = QSpinBox()
+        self.group.setRange(2, 64)
+        self.group.setValue(_DEFAULTS.num_generations)
+        self.length = QSpinBox()
+        self.length.setRange(4, 4096)
+        self.length.setValue(_DEFAULTS.max_completion_length)
+        self.learning_rate = QLineEdit(f"{_DEFAULTS.learning_rate:g}")
+        self.held_out = QDoubleSpinBox()
+        self.held_out.setRange(0, 50)
+        self.held_out.setDecimals(0)
+        self.held_out.setSuffix(" %")
+        self.held_out.setValue(100 * _DEFAULTS.held_out_fraction)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        form.addRow("Train", self.lora)
+        form.addRow(_note("Small adapters on every layer: a fraction of the memory, and the KL reference is "
+                          "the model with the adapter off (no second copy)."))
+        form.addRow("KL leash β", self.beta)
+        form.addRow(_note("Holds the policy near where it started. TRL's GRPO uses 0; a learned reward is "
+                          "only right near its data, and a policy left free finds what it overrates "
+                          "(repetition, length, flattery)."))
+        form.addRow("Steps", self.steps)
+        form.addRow("Answers per prompt", self.group)
+        form.addRow(_note("The group GRPO/RLOO compare; 4 keeps a CPU step to seconds, 8-16 on a GPU."))
+        form.addRow("Answer length (tokens)", self.length)
+        form.addRow(_note("Answers cut at this length teach little: the page warns when most are cut."))
+        form.addRow("Learning rate", self.learning_rate)
+        form.addRow("Held-out prompts", self.held_out)
+        form.addRow(_note("Never trained on: kept to compare the policy before and after."))
+        form.addRow("Seed", self.seed)
+        layout.addLayout(form)
+        for widget in (self.held_out, self.seed):
+            widget.valueChanged.connect(lambda _v: self._preview_timer.start())
+        preview_box = QGroupBox("What trains")
+        preview_layout = QVBoxLayout(preview_box)
+        self.preview = QLabel("")
+        self.preview.setObjectName("policy_preview")
+        self.preview.setWordWrap(True)
+        preview_layout.addWidget(self.preview)
+        layout.addWidget(preview_box)
+        layout.addStretch(1)
+        return box
+
+    # -- project and writer --------------------------------------------------------------
+
+    def set_project(self, project: Project | None) -> None:
+        if project is not self.project:
+            self.shutdown()
+            self.panel.reset()
+        self.project = project
+        self._fill_rewards()
+        self.refresh_preview()
+        self._update()
+
+    def set_annotator(self, name: str) -> None:
+        pass  # a policy trains on everyone's labels
+
+    def set_writer(self, writer: StoreWriter | None) -> None:
+        self.writer = writer
+
+    def _store_writer(self) -> StoreWriter:
+        if self.writer is None:
+            self.writer = self._own_writer = StoreWriter(self.project.path)
+        return self.writer
+
+    def shutdown(self) -> None:
+        self.panel.shutdown()
+        if self._own_writer is not None:
+            self._own_writer.stop()
+        self._own_writer = None
+        self.writer = None
+
+    def _fill_rewards(self) -> None:
+        self.reward_choice.clear()
+        for entry in reward_models(self.project) if self.project is not None else []:
+            self.reward_choice.addItem(entry.title, entry.path)
+        self.reward_choice.addItem("A folder or function…", FOLDER)
+        self._on_reward_chosen(self.reward_choice.currentIndex())
+
+    def _on_reward_chosen(self, _index: int) -> None:
+        other = self.reward_choice.currentData() == FOLDER
+        self.reward_folder.setVisible(other)
+        if other and not self.reward_folder.text() and self.isVisible():
+            path = QFileDialog.getExistingDirectory(self, "A reward model folder")
+            self.reward_folder.setText(path)
+        self._update()
+
+    # -- settings ------------------------------------------------------------------------
+
+    def method(self) -> str:
+        return METHODS[self.method_group.checkedId()][0]
+
+    def reward(self) -> str:
+        if self.method() == "dpo":
+            return ""
+        data = self.reward_choice.currentData()
+        return self.reward_folder.text().strip() if data == FOLDER else str(data or "")
+
+    def config(self, resume: bool = False) -> PolicyConfig:
+        """The settings as a config; ValueError (one line, naming the setting) when they do not fit."""
+        source = self.policy_picker.source()
+        policy = "embedded" if source.kind == "embedded" else source.location
+        try:
+            learning_rate = float(self.learning_rate.text())
+        except ValueError:
+            raise ValueError(f"learning rate must be a number, got {self.learning_rate.text()!r}") from None
+        group = self.group.value()
+        return PolicyConfig(method=self.method(), policy=policy, reward=self.reward(), lora=self.lora.isChecked(),
+                            beta=self.beta.value(), num_generations=group, per_device_batch=group,
+                            max_completion_length=self.length.value(), learning_rate=learning_rate,
+                            max_steps=self.steps.value(), held_out_fraction=self.held_out.value() / 100,
+                            seed=self.seed.value(), resume=resume)
+
+    def _on_method_changed(self) -> None:
+        online = self.method() != "dpo"
+        self.reward_box.setVisible(online)
+        self.group.setEnabled(online)
+        self.length.setEnabled(online)
+        self.refresh_preview()
+        self._update()
+
+    def refresh_preview(self) -> None:
+        if self.project is None:
+            self.preview.setText("Open a project to optimise a policy on its prompts.")
+            return
+        s = preview(self.project, self.method(), self.held_out.value() / 100, self.seed.value())
+        self.preview.setText(f"{s['train']:,} {s['unit']} to train on, {s['held_out']:,} held out."
+                             + ("" if s["train"] else f" <b>No {s['unit']} to train on yet.</b>"))
+        self._update()
+
+    def _latest_unfinished(self) -> dict | None:
+        runs = list_runs(self.project, "policy") if self.project is not None else []
+        runs = [r for r in runs if r["status"] not in ("finished", "running")]
+        return runs[-1] if runs else None
+
+    def _update(self) -> None:
+        running = self.panel.running
+        reward_ok = self.method() == "dpo" or bool(self.reward())
+        self.panel.set_can_start(self.project is not None and reward_ok,
+                                 "" if reward_ok else "Choose a reward model (train one on the Train page).")
+        self.panel.set_can_resume(self.project is not None and self._latest_unfinished() is not None,
+                                  "Continue the latest cancelled or failed policy run from its last checkpoint.")
+        for widget in (self.method_group.buttons() + [self.policy_picker, self.reward_box, self.lora, self.beta,
+                                                       self.steps, self.group, self.length, self.learning_rate,
+                                                       self.held_out, self.seed]):
+            widget.setEnabled(not running)
+        if not running:
+            online = self.method() != "dpo"
+            self.group.setEnabled(online)
+            self.length.setEnabled(online)
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self, resume: bool = False) -> None:
+        if self.project is None or self.panel.running:
+            return
+        try:
+            config = self.config(resume=resume)
+        except (ValueError, RmstudioError) as exc:
+            self.panel.show_error("Cannot start", str(exc))
+            return
+        self.warning.hide()
+        self.panel.run(POLICY, self.project.path, config, self._store_writer(),
+                       status=f"Optimising {config.policy} with {config.method.upper()}…")
+
+    def _watch_job(self, running: bool) -> None:
+        if running and self.panel.job is not None:
+            self.panel.job.sig_progress.connect(self._on_progress)
+
+    def _on_progress(self, _step: int, metrics: dict) -> None:
+        warning = metrics.get("warning")
+        if isinstance(warning, str) and warning:
+            self.warning.setText("⚠ " + warning)
+            self.warning.show()
+
+    def _on_finished(self, result: dict) -> None:
+        if result.get("warning"):
+            self.warning.setText("⚠ " + result["warning"])
+            self.warning.show()
+        self._update()
+        self.sig_run_finished.emit(result)

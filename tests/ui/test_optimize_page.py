@@ -1,0 +1,81 @@
+"""The Optimize page: a policy kind runs through the shared run panel, live, with the length warning."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS / "policy"))
+from policy_helpers import save_policy_model  # noqa: E402
+from builders import synthetic_project  # noqa: E402
+
+from rmstudio.core.runs.store import list_runs, run_metrics  # noqa: E402
+from rmstudio.core.store.project import Project  # noqa: E402
+
+
+@pytest.fixture
+def page(qtbot, tmp_path, monkeypatch):
+    from rmstudio.gui.optimize_page import OptimizePage
+
+    # The child process finds the synthetic reward, and trains on one thread (32-wide matrices).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS / "policy"), str(TESTS), str(TESTS.parent),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    path = synthetic_project(tmp_path, n=40)
+    project = Project.open(path)
+    made = OptimizePage()
+    qtbot.addWidget(made)
+    made.resize(1300, 850)
+    made.set_project(project)
+    made.show()
+    yield made
+    made.shutdown()
+    made.set_project(None)
+    project.close()
+
+
+def test_grpo_runs_live_through_the_run_panel_and_warns_about_clipped_answers(page, qtbot, tmp_path):
+    policy = save_policy_model(tmp_path / "policy")
+    page.policy_picker.set_source("hf_dir", str(policy))
+    assert not page.panel.start_button.isEnabled()  # no reward model yet: it says so
+    assert "reward model" in page.panel.start_button.toolTip()
+    page.reward_choice.setCurrentIndex(page.reward_choice.findData("__folder__"))
+    page.reward_folder.setText("policy_helpers:even_share")
+    page._update()
+    page.steps.setValue(3)
+    page.length.setValue(4)  # every answer is cut: the warning must show
+    page.learning_rate.setText("1e-3")
+    from rmstudio.core.policy.data import preview
+
+    expected = preview(page.project, "grpo", 0.1, 0)
+    assert expected["train"] + expected["held_out"] == 40
+    assert f"{expected['train']} prompts to train on, {expected['held_out']} held out" in page.preview.text()
+    config = page.config()
+    assert (config.method, config.beta, config.lora, config.per_device_batch) == ("grpo", 0.04, True, 4)
+    with qtbot.waitSignal(page.sig_run_finished, timeout=120000) as done:
+        page.panel.start_button.click()
+    result = done.args[0]
+    assert result["status"] == "finished" and result["steps"] == 3
+    page.panel.plots.flush()
+    assert len(page.panel.plots.values("train/reward")) == 3
+    assert all(kl >= 0 for kl in page.panel.plots.values("train/kl"))
+    assert page.warning.isVisible() and "length" in page.warning.text().lower()
+    with Project.open(page.project.path) as project:
+        [run] = list_runs(project, "policy")
+        assert run["status"] == "finished" and len(run_metrics(project, run["id"])["train/reward"]) == 3
+    page.grab().save(str(tmp_path / "optimize.png"))
+
+
+def test_dpo_needs_no_reward_model_and_counts_labeled_pairs(page):
+    page.method_buttons["dpo"].setChecked(True)
+    assert not page.reward_box.isVisible() and not page.group.isEnabled()
+    assert "pairs to train on" in page.preview.text()
+    assert page.panel.start_button.isEnabled()
+    assert page.config().reward == ""
+    page.learning_rate.setText("fast")
+    with pytest.raises(ValueError, match="learning rate must be a number"):
+        page.config()
