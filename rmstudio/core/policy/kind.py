@@ -4,7 +4,12 @@ The window, the child process and the CLI know it only through this object
 (``rmstudio.core.policy.kind:POLICY``); see ``rmstudio.core.runs.kinds``. The metric names are
 the ones ``RecorderCallback`` records from TRL's logs: TRL's ``reward``/``kl``/``loss`` become
 ``train/...``, names with a slash (``completions/clipped_ratio``, ``rewards/margins``) are
-kept, evaluation logs become ``val/...``.
+kept, evaluation logs become ``val/...``. The over-optimisation guard logs its own ``guard/...``
+metrics (``guard``); its plots are shown only for a run with the guard on (``plots_of``).
+
+Plots share the step as their x-axis, so "reward against sqrt(KL)" (Gao et al.'s axes) is not a
+plot here: the guard's rewards and its sqrt(KL) are two plots against steps, and the points for
+the sqrt(KL) axis are in the run's result (``guard.history``, ``best_of_n``).
 """
 
 from __future__ import annotations
@@ -13,20 +18,36 @@ from rmstudio.core.policy.config import PolicyConfig, describe
 from rmstudio.core.policy.run import check_can_run, resumed_run, run_policy
 from rmstudio.core.runs.kinds import Plot, RunKind
 
+GUARD_PLOTS = (
+    Plot("Over-optimisation guard", ("guard/proxy", "guard/check"), "held-out mean reward"),
+    Plot("Guard: KL to the start", ("guard/sqrt_kl", "guard/kl"), "sqrt(nats) / nats per completion"),
+)
+"""The guard's curves: the proxy and the check reward of the held-out samples (a check that falls
+while the proxy rises is over-optimisation), and how far the policy has moved."""
+
+
+PLOTS = (
+    Plot("Reward", ("train/reward", "train/reward_std", "rewards/reward_model/mean"), "reward"),
+    Plot("KL to the start", ("train/kl",), "nats per token"),
+    Plot("Completion length / clipped share", ("completions/mean_length", "completions/clipped_ratio",
+                                               "policy/clipped_recent"), "tokens / share"),
+    Plot("Loss", ("train/loss", "val/loss"), "loss"),
+    Plot("DPO rewards / margin / accuracy", ("rewards/chosen", "rewards/rejected", "rewards/margins",
+                                             "rewards/accuracies", "val/rewards/margins",
+                                             "val/rewards/accuracies"), "implicit reward / share"),
+)
+
+def policy_plots(config: PolicyConfig) -> tuple[Plot, ...]:
+    """The plots of one run: the guard's only when it is on."""
+    return PLOTS + (GUARD_PLOTS if config.guard_every else ())
+
+
 POLICY = RunKind(
     name="policy",
     config_type=PolicyConfig,
     run=run_policy,
-    plots=(
-        Plot("Reward", ("train/reward", "train/reward_std", "rewards/reward_model/mean"), "reward"),
-        Plot("KL to the start", ("train/kl",), "nats per token"),
-        Plot("Completion length / clipped share", ("completions/mean_length", "completions/clipped_ratio",
-                                                   "policy/clipped_recent"), "tokens / share"),
-        Plot("Loss", ("train/loss", "val/loss"), "loss"),
-        Plot("DPO rewards / margin / accuracy", ("rewards/chosen", "rewards/rejected", "rewards/margins",
-                                                 "rewards/accuracies", "val/rewards/margins",
-                                                 "val/rewards/accuracies"), "implicit reward / share"),
-    ),
+    plots=PLOTS,
+    plots_for=policy_plots,
     describe=describe,
     resume_of=resumed_run,
     precheck=check_can_run,
