@@ -21,7 +21,7 @@ from rmstudio.core.policy.guard import BEST_DIR, GUARD_FILE
 from rmstudio.core.runs.recorder import ProjectRecorder
 
 
-def test_sampling_is_seeded_and_leaves_the_random_state_alone(policy_model):
+def test_sampling_is_seeded_and_leaves_the_random_state_alone(policy_model, capfd):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -46,18 +46,19 @@ def test_sampling_is_seeded_and_leaves_the_random_state_alone(policy_model):
     proxy, check = [r["proxy"] for r in table], [r["check"] for r in table]
     assert proxy == sorted(proxy) and proxy[-1] > proxy[0]
     assert [p + c for p, c in zip(proxy, check)] == pytest.approx([1.0] * 4)
+    assert capfd.readouterr().out == ""  # a child process's stdout carries only its events
 
 
 @pytest.fixture(scope="module")
 def guarded_run(tmp_path_factory):
-    """One GRPO run (30 steps) with the guard every 5 steps and best-of-n at the end."""
+    """One GRPO run (20 steps) with the guard every 5 steps and best-of-n at the end."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("guard")
     project_path = synthetic_project(tmp, n=40)
-    config = PolicyConfig(policy=str(save_policy_model(tmp / "policy")), learning_rate=2e-2, max_steps=30,
+    config = PolicyConfig(policy=str(save_policy_model(tmp / "policy")), learning_rate=2e-2, max_steps=20,
                           save_steps=100, seed=0, held_out_fraction=0.3, guard_every=5, guard_patience=2,
                           check_reward="policy_helpers:odd_share", best_of_n=True, **GRPO)
     try:
@@ -70,16 +71,17 @@ def test_the_guard_logs_its_curves_and_fires_on_a_mirrored_check(guarded_run):
     project_path, result, metrics, [record], artifacts = guarded_run
     assert result["status"] == "finished" and record["status"] == "finished"
     steps = [s for s, _ in metrics["guard/proxy"]]
-    assert steps == [0, 5, 10, 15, 20, 25, 30]
+    assert steps == [0, 5, 10, 15, 20]
     proxy = [v for _, v in metrics["guard/proxy"]]
     check = [v for _, v in metrics["guard/check"]]
-    assert [p + c for p, c in zip(proxy, check)] == pytest.approx([1.0] * 7)  # the mirror
+    assert [p + c for p, c in zip(proxy, check)] == pytest.approx([1.0] * 5)  # the mirror
     assert proxy[-1] > proxy[0] + 0.05, proxy  # the policy learned the proxy...
     kl = [v for _, v in metrics["guard/kl"]]
     assert kl[0] == pytest.approx(0, abs=1e-5) and kl[-1] > 0.01, kl  # ...and moved away from its start
     assert [v for _, v in metrics["guard/sqrt_kl"]] == pytest.approx([math.sqrt(max(k, 0)) for k in kl])
     guard = result["guard"]
     assert [p["step"] for p in guard["history"]] == steps
+    assert [p["sqrt_kl"] for p in guard["history"]] == [v for _, v in metrics["guard/sqrt_kl"]]
     # the check's best is where it was highest; the detector names a step and warns
     best = max(guard["history"], key=lambda p: p["check"])
     assert guard["best_step"] == best["step"] and metrics["guard/best_step"][-1][1] == best["step"]
@@ -89,7 +91,9 @@ def test_the_guard_logs_its_curves_and_fires_on_a_mirrored_check(guarded_run):
     assert guard["message"] in result["warning"]
     run_dir = Path(result["model_dir"]).parent
     assert json.loads((run_dir / GUARD_FILE).read_text())["best_step"] == best["step"]
-    assert json.loads((run_dir / "result.json").read_text())["guard"]["best_step"] == best["step"]
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["guard"]["best_step"] == best["step"] == saved["metrics"]["guard/best_step"]
+    assert saved["metrics"]["guard/check"] == check[-1]
 
 
 def test_best_of_n_of_the_start_is_in_the_result(guarded_run):
@@ -170,3 +174,20 @@ def test_a_resumed_run_continues_the_guard_history(tmp_path, policy_model):
     assert result["status"] == "finished"
     assert [p["step"] for p in result["guard"]["history"]] == [0, 2, 4, 6]  # no second baseline
     assert [s for s, _ in metrics["guard/proxy"]] == [0, 2, 4, 6]
+
+
+def test_the_guard_without_held_out_prompts_is_refused_before_a_run(tmp_path, policy_model):
+    from rmstudio.core.errors import RmstudioError
+    from rmstudio.core.policy.kind import POLICY
+    from rmstudio.core.runs.launch import start
+    from rmstudio.core.runs.store import list_runs
+
+    project_path = synthetic_project(tmp_path, n=3)
+    config = PolicyConfig(policy=str(policy_model), held_out_fraction=0.001, best_of_n=True, **GRPO)
+    recorder = ProjectRecorder(project_path)
+    try:
+        with pytest.raises(RmstudioError, match="none is held out"):
+            start(POLICY, project_path, config, recorder)
+        assert list_runs(recorder.project) == []
+    finally:
+        recorder.close()

@@ -117,13 +117,15 @@ class GuardCallback(TrainerCallback):
         self.check_fn = check_fn
         self.load_start = load_start
         self.trainer = None
+        self.metrics: dict[str, float] = {}
+        """The last evaluation's ``guard/...`` metrics (the run's result keeps them)."""
         self.history: list[GuardPoint] = []
         self.best: GuardPoint | None = None
         self.diverged_at: int | None = None
         saved = self.folder / GUARD_FILE
         if saved.is_file():  # a resumed run: continue its history
             state = json.loads(saved.read_text())
-            self.history = [GuardPoint(**p) for p in state["history"]]
+            self.history = [GuardPoint(p["step"], p["proxy"], p["check"], p["kl"]) for p in state["history"]]
             self.diverged_at = state.get("diverged_at")
             best = state.get("best_step")
             self.best = next((p for p in self.history if p.step == best), None)
@@ -185,6 +187,7 @@ class GuardCallback(TrainerCallback):
             text = self.message
             logged.update({"guard/diverged_at": float(self.diverged_at), "warning": text, "message": text})
         self.recorder.log(step, logged)
+        self.metrics = {k: v for k, v in logged.items() if k.startswith("guard/")}
         (self.folder / GUARD_FILE).write_text(json.dumps(self.summary(), indent=1))
         return point
 
@@ -206,8 +209,9 @@ class GuardCallback(TrainerCallback):
         return divergence_message(self.config.guard_patience, self.diverged_at)
 
     def summary(self) -> dict:
-        """What the run's result keeps: every evaluation, the best step, the divergence."""
-        return {"history": [asdict(p) for p in self.history],
+        """What the run's result keeps: every evaluation (the points of a reward against sqrt(KL)
+        plot, next to ``best_of_n``'s), the best step, the divergence."""
+        return {"history": [{**asdict(p), "sqrt_kl": p.sqrt_kl} for p in self.history],
                 "best_step": self.best.step if self.best else None,
                 "best_check": self.best.check if self.best else None,
                 "best_dir": str(self.folder / BEST_DIR) if self.best else "",

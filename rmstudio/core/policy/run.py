@@ -239,7 +239,8 @@ class _Checks:
         chosen = {p.prompt_id for p in choose_prompts(held, GUARD_PROMPTS, config.seed)}
         self.rows = [row for p, row in zip(held, rows) if p.prompt_id in chosen]
         if not self.rows:
-            raise _all_too_long(config)
+            raise NothingToTrainOn(f"every held-out prompt is longer than max_prompt_length "
+                                   f"({config.max_prompt_length} tokens): the guard has none to sample")
         if config.check_reward.strip():
             from rmstudio.core.policy.rewards import reward_function
 
@@ -332,6 +333,7 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
     metrics: dict[str, float] = {}
     for entry in trainer.state.log_history:
         metrics.update(recorded_logs(entry))
+    metrics.update(checks.guard.metrics if checks.guard is not None else {})
     warnings = [w for w in (LENGTH_WARNING if watch.warned else "", extra.get("guard", {}).get("message"))
                 if w]
     result = {"status": status, "method": config.method, "run_id": recorder.run_id,
