@@ -139,10 +139,11 @@ def test_a_run_without_the_guard_has_no_best_step(tmp_path, policy_model):
         export_policy(Path(result["model_dir"]).parent, tmp_path / "x", step="best")
 
 
-def test_a_full_fine_tune_without_a_reference_checks_against_its_start(tmp_path, policy_model):
-    # beta 0: TRL keeps no reference model, so the guard loads the start policy itself
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_a_full_fine_tune_checks_against_its_start(tmp_path, policy_model, beta):
+    # beta > 0: TRL's own reference model; beta 0: TRL keeps none, the guard loads the start itself
     project_path = synthetic_project(tmp_path, n=12)
-    config = PolicyConfig(policy=str(policy_model), lora=False, beta=0.0, learning_rate=1e-3, max_steps=2,
+    config = PolicyConfig(policy=str(policy_model), lora=False, beta=beta, learning_rate=1e-3, max_steps=2,
                           save_steps=100, held_out_fraction=0.3, check_reward="policy_helpers:odd_share",
                           guard_every=1, **{**GRPO, "per_device_batch": 8})
     result, metrics, _, _ = run(project_path, config)
@@ -191,3 +192,19 @@ def test_the_guard_without_held_out_prompts_is_refused_before_a_run(tmp_path, po
         assert list_runs(recorder.project) == []
     finally:
         recorder.close()
+
+
+def test_a_reward_model_folder_is_a_check(tmp_path, policy_model):
+    from tiny_models import tiny_reward_classifier
+
+    model, tokenizer = tiny_reward_classifier()
+    folder = tmp_path / "check-rm"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    project_path = synthetic_project(tmp_path, n=12)
+    config = PolicyConfig(policy=str(policy_model), max_steps=1, save_steps=100, held_out_fraction=0.3,
+                          check_reward=str(folder), guard_every=1, **{**GRPO, "per_device_batch": 8})
+    result, metrics, _, _ = run(project_path, config)
+    checks = [p["check"] for p in result["guard"]["history"]]
+    assert len(checks) == 2 and all(math.isfinite(c) for c in checks)
+    assert checks != [p["proxy"] for p in result["guard"]["history"]]
