@@ -36,6 +36,11 @@ def even_share(prompts, completions, completion_ids=None, **kwargs) -> list[floa
     return [sum(1 for t in ids if t % 2 == 0) / max(1, len(ids)) for ids in completion_ids]
 
 
+def odd_share(prompts, completions, completion_ids=None, **kwargs) -> list[float]:
+    """A check reward that falls exactly as ``even_share`` rises: a constructed over-optimisation."""
+    return [1.0 - r for r in even_share(prompts, completions, completion_ids)]
+
+
 GRPO = dict(method="grpo", reward="policy_helpers:even_share", lora_rank=8, lora_alpha=16,
             num_generations=4, per_device_batch=16, max_completion_length=8, device="cpu")
 """GRPO settings of the tests: a small LoRA, groups of 4, 8-token completions on the CPU."""

@@ -86,6 +86,28 @@ class PolicyConfig:
     """'auto' (CUDA when present, else the CPU), 'cpu' or 'cuda'. Weights train in float32 on
     the CPU and in bf16 on a CUDA card that supports it."""
 
+    check_reward: str = ""
+    """GRPO/RLOO: a second reward the policy never trains against (a reward model folder or
+    ``module:function``, as ``reward``), scored by the over-optimisation guard and best-of-n.
+    Best a model trained on other labels or another fold than ``reward``: where the two
+    disagree, the policy is exploiting one of them. Empty: no check. ('auto', a check fitted
+    for you, is not offered yet: see ``guard``.)"""
+
+    guard_every: int = 0
+    """GRPO/RLOO: every this many steps (and once before the first), sample one completion per
+    held-out prompt (16 at most), score it with ``reward`` and ``check_reward``, estimate the KL
+    to the start, keep the policy with the best check and warn when the check falls while the
+    reward rises (``guard``). Needs ``check_reward`` and held-out prompts. 0: off."""
+
+    guard_patience: int = 3
+    """Consecutive guard evaluations the check must fall (while the reward rises) before the
+    run warns of over-optimisation."""
+
+    best_of_n: bool = False
+    """GRPO/RLOO: at the end, sample 16 completions per held-out prompt from the starting policy
+    and put best-of-n's rewards (n = 1..16, under ``reward`` and ``check_reward``) at its KL bound
+    into the result: the baseline the run's guard curve should beat on the same sqrt(KL) axis."""
+
     resume: bool = False
     """Continue the latest policy run of this project that did not finish, from its last
     checkpoint, instead of starting a new run."""
@@ -122,8 +144,33 @@ class PolicyConfig:
         if not 0 <= self.held_out_fraction < 1:
             raise ValueError("held_out_fraction must be at least 0 and below 1, "
                              f"got {self.held_out_fraction}")
+        self._check_guard()
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+    def _check_guard(self) -> None:
+        check = self.check_reward.strip()
+        if self.guard_every < 0:
+            raise ValueError(f"guard_every must be at least 0 (0: off), got {self.guard_every}")
+        if self.guard_patience < 1:
+            raise ValueError(f"guard_patience must be at least 1, got {self.guard_patience}")
+        if self.method not in ONLINE:
+            for name, off in (("check_reward", not check), ("guard_every", not self.guard_every),
+                              ("best_of_n", not self.best_of_n)):
+                if not off:
+                    raise ValueError(f"{name} is for grpo and rloo: {self.method} samples nothing to check")
+            return
+        if check == "auto":
+            raise ValueError("check_reward 'auto' is not offered yet: name a reward model folder "
+                             "or module:function trained apart from reward")
+        if check and check == self.reward.strip():
+            raise ValueError("check_reward must differ from reward: "
+                             "a check the policy trains on catches nothing")
+        if self.guard_every and not check:
+            raise ValueError("check_reward must name a reward when guard_every is on: the guard compares two")
+        if (self.guard_every or self.best_of_n) and self.held_out_fraction == 0:
+            raise ValueError("held_out_fraction must be above 0 for the guard and best-of-n: "
+                             "they sample on prompts never trained on")
 
 
 def describe(config: PolicyConfig) -> str:

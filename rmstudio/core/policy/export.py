@@ -3,8 +3,10 @@
     export_policy("<project>.runs/run-7", "tuned-policy")
 
 The result loads with ``AutoModelForCausalLM.from_pretrained`` and needs neither rmstudio nor
-PEFT. It takes the run's final model (``model/``), or for a run that did not finish its last
-checkpoint.
+PEFT. ``step="last"`` (the default) takes the run's final model (``model/``), or for a run that
+did not finish its last checkpoint; ``step="best"`` takes the policy the over-optimisation guard
+kept for its best check reward (``guard_best/``, see ``guard``), which is the one to ship when
+the check fell late in the run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,20 @@ class PolicyExportError(RmstudioError):
     pass
 
 
-def _source(run_folder: Path) -> Path:
+STEPS = ("best", "last")
+
+
+def _source(run_folder: Path, step: str = "last") -> Path:
+    if step not in STEPS:
+        raise PolicyExportError(f"step must be 'best' or 'last', got {step!r}")
+    if step == "best":
+        from rmstudio.core.policy.guard import BEST_DIR
+
+        best = run_folder / BEST_DIR
+        if not best.is_dir():
+            raise PolicyExportError(f"{run_folder} has no best step: the guard did not run "
+                                    "(set check_reward and guard_every), export step 'last'")
+        return best
     model = run_folder / "model"
     if (model / "adapter_config.json").is_file() or (model / "config.json").is_file():
         return model
@@ -49,6 +64,22 @@ def _base_of(run_folder: Path, source: Path) -> str:
     raise PolicyExportError(f"cannot tell what {source} was tuned from (no {POLICY_FILE} in {run_folder})")
 
 
+def _guard_lines(source: Path, result: dict) -> list[str]:
+    """What the guard saw: the exported step's check reward, the best step, the divergence."""
+    from rmstudio.core.policy.guard import BEST_FILE
+
+    guard = result.get("guard") or {}
+    lines = []
+    if (source / BEST_FILE).is_file():
+        point = json.loads((source / BEST_FILE).read_text())
+        lines.append(f"- Exported the guard's best step, {point['step']} (check reward {point['check']:.4g}, "
+                     f"KL to the start {point['kl']:.4g} nats)")
+    if guard.get("best_step") is not None:
+        lines.append(f"- Over-optimisation guard: best check reward at step {guard['best_step']}"
+                     + (f"; {guard['message']}" if guard.get("message") else ""))
+    return lines
+
+
 def model_card(run_folder: Path, source: Path, base: str, result: dict) -> str:
     metrics = result.get("metrics") or {}
     ordered = [k for k in CARD_METRICS if k in metrics] + sorted(k for k in metrics if k not in CARD_METRICS)
@@ -56,7 +87,8 @@ def model_card(run_folder: Path, source: Path, base: str, result: dict) -> str:
              f"- Tuned from: `{base}`",
              f"- Method: {result.get('method', '?')}, {result.get('steps', '?')} steps "
              f"({result.get('status', 'unfinished')})",
-             f"- Run folder: `{run_folder}`; exported from `{source.name}`", "",
+             f"- Run folder: `{run_folder}`; exported from `{source.name}`",
+             *_guard_lines(source, result), "",
              "## Final metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {metrics[k]:.6g} |" for k in ordered]
     if result.get("warning"):
@@ -64,14 +96,15 @@ def model_card(run_folder: Path, source: Path, base: str, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_policy(run_folder: str | Path, out_dir: str | Path) -> Path:
-    """Write the run's policy to ``out_dir`` (merged, safetensors) with its tokenizer and README.md."""
+def export_policy(run_folder: str | Path, out_dir: str | Path, step: str = "last") -> Path:
+    """Write the run's policy (``step``: 'last' or the guard's 'best') to ``out_dir`` (merged,
+    safetensors) with its tokenizer and README.md."""
     import torch
 
     from rmstudio.core.models.loading import load_causal_lm
 
     run_folder, out_dir = Path(run_folder), Path(out_dir)
-    source = _source(run_folder)
+    source = _source(run_folder, step)
     if (source / "adapter_config.json").is_file():
         from peft import PeftModel
 

@@ -4,7 +4,12 @@ The window, the child process and the CLI know it only through this object
 (``rmstudio.core.policy.kind:POLICY``); see ``rmstudio.core.runs.kinds``. The metric names are
 the ones ``RecorderCallback`` records from TRL's logs: TRL's ``reward``/``kl``/``loss`` become
 ``train/...``, names with a slash (``completions/clipped_ratio``, ``rewards/margins``) are
-kept, evaluation logs become ``val/...``.
+kept, evaluation logs become ``val/...``. The over-optimisation guard logs its own ``guard/...``
+metrics (``guard``); its plots are shown only for a run with the guard on (``plots_of``).
+
+Plots share the step as their x-axis, so "reward against sqrt(KL)" (Gao et al.'s axes) is not a
+plot here: the guard's rewards and its sqrt(KL) are two plots against steps, and the points for
+the sqrt(KL) axis are in the run's result (``guard.history``, ``best_of_n``).
 """
 
 from __future__ import annotations
@@ -32,12 +37,29 @@ DPO_PLOTS = (
          y_limits=(-0.02, 1.02), names=("train", "held out"), rising=True),
 )
 
+GUARD_PLOTS = (
+    Plot("Over-optimisation guard", ("guard/proxy", "guard/check"), "held-out mean reward",
+         names=("reward (optimised)", "check reward")),
+    Plot("Guard: KL to the start", ("guard/sqrt_kl", "guard/kl"), "sqrt(nats) / nats per completion",
+         names=("√KL", "KL")),
+)
+"""The guard's curves: the proxy and the check reward of the held-out samples (a check that falls
+while the proxy rises is over-optimisation), and how far the policy has moved."""
+
+
+def policy_plots(config: PolicyConfig) -> tuple[Plot, ...]:
+    """The plots of one run: by method, and the guard's only when it is on."""
+    if config.method == "dpo":
+        return DPO_PLOTS
+    return ONLINE_PLOTS + (GUARD_PLOTS if config.guard_every else ())
+
+
 POLICY = RunKind(
     name="policy",
     config_type=PolicyConfig,
     run=run_policy,
-    plots=ONLINE_PLOTS + DPO_PLOTS,
-    plots_for=lambda config: DPO_PLOTS if config.method == "dpo" else ONLINE_PLOTS,
+    plots=ONLINE_PLOTS + DPO_PLOTS + GUARD_PLOTS,
+    plots_for=policy_plots,
     describe=describe,
     resume_of=resumed_run,
     precheck=check_can_run,

@@ -65,8 +65,13 @@ def check_can_run(project_path: str | Path, config: PolicyConfig) -> None:
                             "use lora, beta 0, or a model folder")
     if config.method in ONLINE:
         check_reward(config.reward)
+        if config.check_reward.strip():
+            check_reward(config.check_reward)
     with Project.open(project_path) as project:
-        _training_items(project, config)
+        _, held = _training_items(project, config)
+    if (config.guard_every or config.best_of_n) and not held:
+        raise NothingToTrainOn("the guard and best-of-n sample held-out prompts, and none is held out: "
+                               "raise held_out_fraction or add prompts")
 
 
 def resumed_run(project_path: str | Path, config: PolicyConfig) -> int | None:
@@ -214,6 +219,70 @@ def build_trainer(config: PolicyConfig, model, tokenizer, train_items: list, hel
     return trainer, dropped
 
 
+class _Checks:
+    """The guard and best-of-n of one run (``guard``, ``best_of_n``): none unless the config
+    asks. Both sample the same held-out prompts (``GUARD_PROMPTS`` at most, chosen by the seed)."""
+
+    def __init__(self, config: PolicyConfig, held: list, tokenizer, out_dir: Path, recorder: RunRecorder,
+                 device: str, dtype):
+        from rmstudio.core.policy.guard import GUARD_PROMPTS, GuardCallback, choose_prompts
+
+        self.config, self.guard, self.trainer, self._start = config, None, None, None
+        self.device, self.dtype, self.recorder = device, dtype, recorder
+        self.conversational = tokenizer.chat_template is not None
+        self.rows, self.check_fn = [], None
+        self.callbacks: list = []
+        if config.method not in ONLINE or not (config.guard_every or config.best_of_n):
+            return
+        rows = data.prompt_rows(held, self.conversational)
+        held, rows = data.within_length(held, rows, tokenizer, config.max_prompt_length)
+        chosen = {p.prompt_id for p in choose_prompts(held, GUARD_PROMPTS, config.seed)}
+        self.rows = [row for p, row in zip(held, rows) if p.prompt_id in chosen]
+        if not self.rows:
+            raise NothingToTrainOn(f"every held-out prompt is longer than max_prompt_length "
+                                   f"({config.max_prompt_length} tokens): the guard has none to sample")
+        if config.check_reward.strip():
+            from rmstudio.core.policy.rewards import reward_function
+
+            self.check_fn = reward_function(config.check_reward, device)
+        if config.guard_every:
+            self.guard = GuardCallback(recorder, config, self.rows, self.conversational, out_dir,
+                                       self.check_fn, self.load_start)
+            self.callbacks.append(self.guard)
+
+    def load_start(self):
+        """The start model of a full fine-tune TRL keeps no reference of (beta 0), loaded once."""
+        if self._start is None:
+            from rmstudio.core.models.loading import load_causal_lm
+
+            self._start = load_causal_lm(self.config.policy, device=self.device, dtype=self.dtype)[0]
+        return self._start
+
+    def attach(self, trainer) -> None:
+        self.trainer = trainer
+        if self.guard is not None:
+            self.guard.attach(trainer)
+
+    def summary(self) -> dict:
+        return {"guard": self.guard.summary()} if self.guard is not None else {}
+
+    def finish(self, trainer) -> dict:
+        """The guard's summary and, when asked, best-of-n of the start policy."""
+        from rmstudio.core.policy.best_of_n import best_of_n
+        from rmstudio.core.policy.sampling import start_policy
+
+        out = self.summary()
+        if self.config.best_of_n:
+            self.recorder.log(trainer.state.global_step, {"stage": "best_of_n"})
+            config = self.config
+            with start_policy(trainer.model, getattr(trainer, "ref_model", None), self.load_start) as start:
+                out["best_of_n"] = best_of_n(
+                    start, trainer.processing_class, self.rows, trainer.reward_funcs[0], self.check_fn,
+                    max_new_tokens=config.max_completion_length, temperature=config.temperature,
+                    seed=config.seed, conversational=self.conversational)
+        return out
+
+
 def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunRecorder) -> dict:
     """The policy run kind's work (the launcher has begun or resumed the run on ``recorder``)."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -237,8 +306,10 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
     device, dtype, bf16 = _precision(config)
     model, tokenizer = load_causal_lm(config.policy, device=device, dtype=dtype)
     callback, watch = RecorderCallback(recorder), LengthWatch(recorder)
-    trainer, too_long = build_trainer(config, model, tokenizer, train, held, checkpoints, [callback, watch],
-                                      device, bf16)
+    checks = _Checks(config, held, tokenizer, out_dir, recorder, device, dtype)
+    trainer, too_long = build_trainer(config, model, tokenizer, train, held, checkpoints,
+                                      [callback, watch] + checks.callbacks, device, bf16)
+    checks.attach(trainer)
     _quiet(trainer)
     resume_from = get_last_checkpoint(str(checkpoints)) if config.resume else None
     started = time.perf_counter()
@@ -258,14 +329,18 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
         tokenizer.save_pretrained(model_dir)
         recorder.artifact("model", model_dir, {"method": config.method, "lora": config.lora})
 
+    extra = checks.finish(trainer) if status == "finished" else checks.summary()
     metrics: dict[str, float] = {}
     for entry in trainer.state.log_history:
         metrics.update(recorded_logs(entry))
+    metrics.update(checks.guard.metrics if checks.guard is not None else {})
+    warnings = [w for w in (LENGTH_WARNING if watch.warned else "", extra.get("guard", {}).get("message"))
+                if w]
     result = {"status": status, "method": config.method, "run_id": recorder.run_id,
               "steps": trainer.state.global_step, "total_steps": config.max_steps,
               "resumed_from": resume_from, "checkpoint": last, "model_dir": model_dir,
               "train_items": len(train), "held_out_items": len(held), "too_long": too_long,
-              "warning": LENGTH_WARNING if watch.warned else "", "metrics": metrics,
+              "warning": "; ".join(warnings), "metrics": metrics, **extra,
               "seconds": time.perf_counter() - started}
     (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
     recorder.artifact("evaluation", out_dir / "result.json")
