@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(page)
         self.label_page.sig_labeled.connect(self.data_page.refresh)
         self.label_page.sig_labeled.connect(self.train_page.labels_changed)
+        self.label_page.sig_labeled.connect(self.optimize_page.labels_changed)
         self.live_model = LiveModelController(self)
         self.label_page.sig_labeled.connect(self.live_model.labels_changed)
         self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())

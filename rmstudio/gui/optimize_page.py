@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QRadioButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.errors import RmstudioError
@@ -22,6 +22,7 @@ from rmstudio.core.reward.catalog import reward_models
 from rmstudio.core.runs.store import list_runs
 from rmstudio.core.store.project import Project
 from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.optimize_results import OptimizeResults
 from rmstudio.gui.pages import heading
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
@@ -77,7 +78,7 @@ class OptimizePage(QWidget):
         splitter.addWidget(left)
         right = QWidget()
         right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(8, 0, 0, 0)
+        right_layout.setContentsMargins(8, 8, 0, 0)
         self.warning = QLabel("")
         self.warning.setObjectName("policy_warning")
         self.warning.setWordWrap(True)
@@ -85,7 +86,12 @@ class OptimizePage(QWidget):
         self.warning.hide()
         right_layout.addWidget(self.warning)
         right_layout.addWidget(self.panel, 1)
-        splitter.addWidget(right)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(right, "Live")
+        self.results = OptimizeResults()
+        self.results.sig_send_pairs.connect(self._send_pairs)
+        self.tabs.addTab(self.results, "Results")
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         self.panel.sig_running.connect(self._watch_job)
         self._preview_timer = QTimer(self)
@@ -134,6 +140,24 @@ class OptimizePage(QWidget):
         reward_layout.addWidget(self.reward_choice)
         reward_layout.addWidget(self.reward_folder)
         layout.addWidget(self.reward_box)
+
+        self.guard_box = QGroupBox("Over-optimisation guard")
+        guard = QFormLayout(self.guard_box)
+        self.check_choice = QComboBox()
+        self.check_choice.setObjectName("check_choice")
+        self.guard_every = QSpinBox()
+        self.guard_every.setRange(1, 10_000)
+        self.guard_every.setValue(10)
+        self.best_of_n = QCheckBox("Best-of-n from the start (n = 1…16) at the end")
+        self.best_of_n.setChecked(True)
+        guard.addRow("Check reward", self.check_choice)
+        guard.addRow("Every (steps)", self.guard_every)
+        guard.addRow(self.best_of_n)
+        guard.addRow(_note("A second reward model the policy never trains against scores held-out answers as "
+                           "it learns. When the optimised reward keeps rising while the check falls, the "
+                           "policy is exploiting the first model: the page says so, and export can take "
+                           "the step with the best check reward."))
+        layout.addWidget(self.guard_box)
 
         form = QFormLayout()
         self.lora = QCheckBox("LoRA adapter")
@@ -196,6 +220,7 @@ class OptimizePage(QWidget):
             self.shutdown()
             self.panel.reset()
         self.project = project
+        self.results.set_project(project)
         self._fill_rewards()
         self.refresh_preview()
         self._update()
@@ -220,15 +245,19 @@ class OptimizePage(QWidget):
 
     def _fill_rewards(self) -> None:
         self.reward_choice.clear()
+        self.check_choice.clear()
+        self.check_choice.addItem("None (guard off)", "")
         for entry in reward_models(self.project) if self.project is not None else []:
             self.reward_choice.addItem(entry.title, entry.path)
+            self.check_choice.addItem(entry.title, entry.path)
         self.reward_choice.addItem("A folder or function…", FOLDER)
-        self._on_reward_chosen(self.reward_choice.currentIndex())
+        self._on_reward_chosen(self.reward_choice.currentIndex(), ask=False)
 
-    def _on_reward_chosen(self, _index: int) -> None:
+    def _on_reward_chosen(self, _index: int, ask: bool = True) -> None:
+        """``ask``: the person picked "A folder…" (a file dialog opens), not a refill of the list."""
         other = self.reward_choice.currentData() == FOLDER
         self.reward_folder.setVisible(other)
-        if other and not self.reward_folder.text() and self.isVisible():
+        if other and ask and not self.reward_folder.text():
             path = QFileDialog.getExistingDirectory(self, "A reward model folder")
             self.reward_folder.setText(path)
         self._update()
@@ -253,7 +282,11 @@ class OptimizePage(QWidget):
         except ValueError:
             raise ValueError(f"learning rate must be a number, got {self.learning_rate.text()!r}") from None
         group = self.group.value()
-        return PolicyConfig(method=self.method(), policy=policy, reward=self.reward(), lora=self.lora.isChecked(),
+        online = self.method() != "dpo"
+        check = str(self.check_choice.currentData() or "") if online else ""
+        guard = dict(check_reward=check, guard_every=self.guard_every.value() if check else 0,
+                     best_of_n=online and self.best_of_n.isChecked())
+        return PolicyConfig(**guard, method=self.method(), policy=policy, reward=self.reward(), lora=self.lora.isChecked(),
                             beta=self.beta.value(), num_generations=group, per_device_batch=group,
                             max_completion_length=self.length.value(), learning_rate=learning_rate,
                             max_steps=self.steps.value(), held_out_fraction=self.held_out.value() / 100,
@@ -262,6 +295,7 @@ class OptimizePage(QWidget):
     def _on_method_changed(self) -> None:
         online = self.method() != "dpo"
         self.reward_box.setVisible(online)
+        self.guard_box.setVisible(online)
         self.group.setEnabled(online)
         self.length.setEnabled(online)
         self.refresh_preview()
@@ -288,7 +322,7 @@ class OptimizePage(QWidget):
                                  "" if reward_ok else "Choose a reward model (train one on the Train page).")
         self.panel.set_can_resume(self.project is not None and self._latest_unfinished() is not None,
                                   "Continue the latest cancelled or failed policy run from its last checkpoint.")
-        for widget in (self.method_group.buttons() + [self.policy_picker, self.reward_box, self.lora, self.beta,
+        for widget in (self.method_group.buttons() + [self.policy_picker, self.reward_box, self.guard_box, self.lora, self.beta,
                                                        self.steps, self.group, self.length, self.learning_rate,
                                                        self.held_out, self.seed]):
             widget.setEnabled(not running)
@@ -308,6 +342,8 @@ class OptimizePage(QWidget):
             self.panel.show_error("Cannot start", str(exc))
             return
         self.warning.hide()
+        self.results.show_result({})
+        self.tabs.setCurrentIndex(0)
         self.panel.run(POLICY, self.project.path, config, self._store_writer(),
                        status=f"Optimising {config.policy} with {config.method.upper()}…")
 
@@ -321,7 +357,17 @@ class OptimizePage(QWidget):
             self.warning.setText("⚠ " + warning)
             self.warning.show()
 
+    def _send_pairs(self, pairs: list) -> None:
+        if self.project is not None:
+            self._store_writer().add_pairs(pairs)
+
+    def labels_changed(self) -> None:
+        self.results.refresh_verdict()
+
     def _on_finished(self, result: dict) -> None:
+        self.results.show_result(result)
+        if result.get("status") == "finished":
+            self.tabs.setCurrentWidget(self.results)
         if result.get("warning"):
             self.warning.setText("⚠ " + result["warning"])
             self.warning.show()

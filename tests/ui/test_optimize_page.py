@@ -49,6 +49,9 @@ def test_grpo_runs_live_through_the_run_panel_and_warns_about_clipped_answers(pa
     page.steps.setValue(3)
     page.length.setValue(4)  # every answer is cut: the warning must show
     page.learning_rate.setText("1e-3")
+    page.check_choice.addItem("odd tokens", "policy_helpers:odd_share")  # a check the policy never sees
+    page.check_choice.setCurrentIndex(page.check_choice.count() - 1)
+    page.guard_every.setValue(1)
     from rmstudio.core.policy.data import preview
 
     expected = preview(page.project, "grpo", 0.1, 0)
@@ -56,6 +59,7 @@ def test_grpo_runs_live_through_the_run_panel_and_warns_about_clipped_answers(pa
     assert f"{expected['train']} prompts to train on, {expected['held_out']} held out" in page.preview.text()
     config = page.config()
     assert (config.method, config.beta, config.lora, config.per_device_batch) == ("grpo", 0.04, True, 4)
+    assert (config.check_reward, config.guard_every, config.best_of_n) == ("policy_helpers:odd_share", 1, True)
     with qtbot.waitSignal(page.sig_run_finished, timeout=120000) as done:
         page.panel.start_button.click()
     result = done.args[0]
@@ -63,11 +67,47 @@ def test_grpo_runs_live_through_the_run_panel_and_warns_about_clipped_answers(pa
     page.panel.plots.flush()
     assert len(page.panel.plots.values("train/reward")) == 3
     assert all(kl >= 0 for kl in page.panel.plots.values("train/kl"))
-    assert page.warning.isVisible() and "length" in page.warning.text().lower()
+    assert not page.warning.isHidden() and "length" in page.warning.text().lower()
     with Project.open(page.project.path) as project:
         [run] = list_runs(project, "policy")
         assert run["status"] == "finished" and len(run_metrics(project, run["id"])["train/reward"]) == 3
     page.grab().save(str(tmp_path / "optimize.png"))
+
+    # Results: the guard's evaluations and best-of-n share the reward-against-√KL plot.
+    results = page.results
+    assert page.tabs.currentWidget() is results and "Run #1 finished after 3 steps" in results.headline.text()
+    names = {item.name() for item in results.kl_plot.getPlotItem().listDataItems()}
+    assert {"RL: reward (optimised)", "RL: check reward", "best-of-n: reward", "best-of-n: check"} <= names
+    [guard_curve] = [i for i in results.kl_plot.getPlotItem().listDataItems() if i.name() == "RL: check reward"]
+    assert len(guard_curve.getData()[0]) == 4  # before the first step, then after each of 3
+
+    # Before/after on held-out prompts, sent to the label queue through the writer.
+    results.compare_button.click()
+    qtbot.waitUntil(lambda: results.comparison is not None, timeout=120000)
+    comparison = results.comparison
+    assert results.pairs.rowCount() == len(comparison.rows) > 0
+    assert "Tuned beats start under the reward model" in results.verdict.text()
+    assert "not labeled yet" in results.verdict.text()
+    results.send_button.click()
+    qtbot.waitUntil(lambda: _queued(page.project.path) > 0, timeout=10000)
+    assert _queued(page.project.path) == sum(r.start.strip() != r.tuned.strip() for r in comparison.rows)
+
+    # Export: a folder transformers loads as it is.
+    out = tmp_path / "exported"
+    results.choose_export_folder = lambda: str(out)
+    results.export_button.click()
+    qtbot.waitUntil(lambda: "Exported to" in results.verdict.text(), timeout=60000)
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    results.grab().save(str(tmp_path / "optimize_results.png"))
+
+
+def _queued(path) -> int:
+    with Project.open(path) as project:
+        return project.conn.execute(
+            "SELECT count(*) FROM comparisons c JOIN responses r ON r.id = c.response_a_id "
+            "WHERE r.model LIKE 'policy %'").fetchone()[0]
 
 
 def test_dpo_needs_no_reward_model_and_counts_labeled_pairs(page):

@@ -311,12 +311,12 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
 
 # -- humans --------------------------------------------------------------------------------
 
-def send_comparisons_to_labeling(project: Project, comparison: PolicyComparison) -> dict:
-    """Add each row's two responses to the label queue as a comparison. Rows whose responses are
-    equal or empty are skipped (nothing to judge). Which policy is A is drawn per prompt (seeded
-    by its text): a person who noticed "the tuned one is always B" would judge the side, not the
-    text. Returns add_pairs' result with ``sent`` and ``skipped`` counts."""
-    from rmstudio.core.labeling.new_pairs import NewPair, add_pairs
+def comparison_pairs(comparison: PolicyComparison) -> tuple[list, int]:
+    """The rows as comparisons for the label queue (``labeling.new_pairs.NewPair``) and how many
+    rows were skipped (equal or empty responses: nothing to judge). Which policy is A is drawn per
+    prompt (seeded by its text): a person who noticed "the tuned one is always B" would judge the
+    side, not the text."""
+    from rmstudio.core.labeling.new_pairs import NewPair
 
     pairs, skipped = [], 0
     for row in comparison.rows:
@@ -327,6 +327,16 @@ def send_comparisons_to_labeling(project: Project, comparison: PolicyComparison)
         tuned = (row.tuned, comparison.tuned_name)
         a, b = (tuned, start) if random.Random(row.prompt).random() < 0.5 else (start, tuned)
         pairs.append(NewPair(row.prompt, a[0], b[0], a[1], b[1]))
+    return pairs, skipped
+
+
+def send_comparisons_to_labeling(project: Project, comparison: PolicyComparison) -> dict:
+    """Add each row's two responses to the label queue as a comparison (``comparison_pairs``; the
+    window sends the same pairs through its store writer). Returns add_pairs' result with
+    ``sent`` and ``skipped`` counts."""
+    from rmstudio.core.labeling.new_pairs import add_pairs
+
+    pairs, skipped = comparison_pairs(comparison)
     result = add_pairs(project, pairs) if pairs else {"comparison_ids": [], "added": 0}
     return {**result, "sent": len(pairs), "skipped": skipped}
 

@@ -35,8 +35,9 @@ CLIPPED_WINDOW = 5
 """How many recent logs the length warning averages ``completions/clipped_ratio`` over."""
 CLIPPED_LIMIT = 0.5
 """Above this share of completions cut at ``max_completion_length``, the run warns."""
-LENGTH_WARNING = ("most completions hit max_completion_length: their rewards judge cut-off text; "
-                  "raise max_completion_length or reward ending on time")
+LENGTH_WARNING = ("most answers are cut at the length limit (max_completion_length), so their rewards "
+                  "judge unfinished text and the run learns little: allow longer answers, or reward "
+                  "answers that end in time")
 POLICY_FILE = "policy.json"
 
 
