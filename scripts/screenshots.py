@@ -69,6 +69,26 @@ def main() -> int:
             window.nav.setCurrentRow(7)
             app.processEvents()
             window.grab().save(str(OUT / "runs.png"))
+            # Score with the model just trained: a prompt of the demo and three answers.
+            window.nav.setCurrentRow(5)
+            score = window.score_page
+            scored = []
+            score.engine.sig_scored.connect(lambda *_a: scored.append(1))
+            score.set_texts("How do I keep basil alive indoors?", [
+                "Put it on the sunniest windowsill you have, water when the top of the soil is dry, "
+                "and pinch off flower buds so it keeps making leaves.",
+                "Basil is a plant.",
+                "Water it every day no matter what and keep it in a dark corner."])
+            score.score_now()
+            deadline = time.time() + 300
+            while not scored and time.time() < deadline:
+                app.processEvents()
+                time.sleep(0.05)
+            app.processEvents()
+            window.grab().save(str(OUT / "score.png"))
+            window.nav.setCurrentRow(6)
+            app.processEvents()
+            window.grab().save(str(OUT / "optimize.png"))
         window.close()
     print(f"wrote screenshots to {OUT}")
     return 0
