@@ -169,6 +169,7 @@ def _plot_pyqtgraph(results: dict, out: Path) -> str:
     widget.addLegend()
     widget.setLabel("bottom", "labels")
     widget.setLabel("left", "held-out accuracy")
+    widget.getAxis("left").enableAutoSIPrefix(False)  # accuracy, not "x0.001"
     colors = {"random": (120, 120, 120), "margin": (31, 119, 180), "doptimal": (214, 39, 40)}
     for name, mean in results["mean"].items():
         widget.plot([int(n) for n in mean], list(mean.values()), name=name,
