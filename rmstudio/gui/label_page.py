@@ -39,6 +39,7 @@ from rmstudio.core.store.project import Comparison, Project
 from rmstudio.core.labeling.relabel import review_queue
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.label_diff import diff_view
+from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.label_render import flat_response, text_html
 from rmstudio.gui.pages import heading, paragraph
 from rmstudio.gui.store_writer import StoreWriter
@@ -118,6 +119,10 @@ class LabelPage(QWidget):
         self.overlap_box.setToolTip("Share of pairs another annotator labeled that you are asked "
                                     "to label too, so agreement can be measured")
         self.overlap_box.valueChanged.connect(self._on_overlap_changed)
+        # Most informative first under the live model (issue #18); created before the focus
+        # loop below, so its box gets Qt.NoFocus like every other control here.
+        self.active = ActiveOrderChoice(self)
+        self.active.sig_changed.connect(self._on_active_changed)
         self.diff_check = QCheckBox("Highlight differences")
         self.diff_check.toggled.connect(lambda _on: self._render())
         # The share is typed (digits, like the label keys), so the box takes focus on a click;
@@ -125,7 +130,7 @@ class LabelPage(QWidget):
         self.overlap_box.setFocusPolicy(Qt.ClickFocus)
         self.overlap_box.installEventFilter(self)
         self.overlap_box.editingFinished.connect(self._keys_to_page)
-        for widget in (self.order_box, self.overlap_box, self.diff_check):
+        for widget in (self.order_box, self.active.box, self.overlap_box, self.diff_check):
             top.addWidget(widget)
         layout.addLayout(top)
 
@@ -138,6 +143,8 @@ class LabelPage(QWidget):
         self.status.setObjectName("label_status")
         bar.addWidget(self.progress_bar, 1)
         bar.addWidget(self.progress_text)
+        bar.addSpacing(12)
+        bar.addWidget(self.active.reason)
         bar.addSpacing(12)
         bar.addWidget(self.status)
         layout.addLayout(bar)
@@ -284,7 +291,9 @@ class LabelPage(QWidget):
         if self.project is None:
             self._show_empty()
             return
-        cid = next_for_annotator(self.project, self.annotator, self.order, self.overlap_share)
+        cid = next_for_annotator(self.project, self.annotator, self.order, self.overlap_share,
+                                 front=self.active.front())
+        self.active.shown(cid)
         if cid is None:
             self._show_empty()
         else:
@@ -517,6 +526,15 @@ class LabelPage(QWidget):
         if not self.saving:
             self.show_next()
 
+    def attach_live_model(self, live) -> None:
+        """The live reward model whose fits the "Order" choice follows."""
+        self.active.attach(live)
+
+    def _on_active_changed(self) -> None:
+        self.setFocus()
+        if not self.saving:
+            self.show_next()
+
     def _on_overlap_changed(self, value: int) -> None:
         self.overlap_share = value / 100
         if self.writer is not None:
@@ -524,5 +542,9 @@ class LabelPage(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        if self.active.live is None:  # the window's live model, when it has one
+            from rmstudio.gui.live_model import LiveModelController
+
+            self.attach_live_model(self.window().findChild(LiveModelController))
         self.setFocus()
 

@@ -4,6 +4,10 @@ Each refresh is a job on a worker thread (``worker.start_job``, the window's one
 in-process work); the model object, and with it the loaded backbone, is kept between refreshes.
 Label events are debounced, and a refresh asked for while one is running is run once
 afterwards, never queued up (so the model is never used by two threads at once).
+
+With an active learning strategy set (the Label page's "Order"), the same job also embeds a
+few more unlabeled pairs and recomputes the most-informative-first order after each refit:
+the order is held in memory and handed to the page (``sig_order``), never written.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ DEBOUNCE_MS = 2000
 
 class LiveModelController(QObject):
     sig_status = Signal(str)  # one line for the status bar
+    sig_fitted = Signal(bool)  # after each refresh: whether a fitted head exists now
+    sig_order = Signal(object)  # an ActiveOrder, when a strategy is set
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -27,6 +33,8 @@ class LiveModelController(QObject):
         self._pending = False
         self.model = LiveInstantModel()
         self._job = None  # (thread, worker) of the refresh under way
+        self.strategy: str | None = None  # active learning order to recompute after refits
+        self._order_only = False  # a strategy change asked for a new order while busy
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -46,21 +54,51 @@ class LiveModelController(QObject):
         if self.enabled and path:
             self.labels_changed()
 
+    @property
+    def has_fit(self) -> bool:
+        model = self.model.model
+        return self.model.status is not None and model is not None and model.head is not None
+
+    def set_strategy(self, strategy: str | None) -> None:
+        """'margin', 'doptimal' or None (the default queue order)."""
+        self.strategy = strategy
+        if strategy and self.has_fit and self.project_path:
+            self._request(order_only=True)
+
     def labels_changed(self) -> None:
         if self.enabled and self.project_path:
             self._timer.start()
 
-    def _request(self) -> None:
+    def _request(self, order_only: bool = False) -> None:
         if self._busy:
-            self._pending = True
+            if order_only:
+                self._order_only = True
+            else:
+                self._pending = True
             return
         self._busy = True
-        path, model = self.project_path, self.model
-        self._job = start_job(self, lambda _sink: model.refresh(path), self._on_done,
-                              lambda message, _details: self._on_failed(message))
+        path, model, strategy = self.project_path, self.model, self.strategy
 
-    def _on_done(self, status) -> None:
+        def work(_sink):
+            status = model.status if order_only else model.refresh(path)
+            order = None
+            if strategy and status is not None:
+                if not order_only:
+                    model.embed_unlabeled(path)
+                order = model.informative(path, strategy)
+            return status, order, order_only
+
+        self._job = start_job(self, work, self._on_done, lambda message, _details: self._on_failed(message))
+
+    def _on_done(self, result) -> None:
         self._busy = False
+        status, order, order_only = result
+        self.sig_fitted.emit(self.has_fit)
+        if order is not None:
+            self.sig_order.emit(order)
+        if order_only:
+            self._after()
+            return
         if status is None:
             self.sig_status.emit("Live reward model: needs more labeled pairs")
         else:
@@ -77,7 +115,11 @@ class LiveModelController(QObject):
     def _after(self) -> None:
         if self._pending and self.enabled:
             self._pending = False
+            self._order_only = False  # a refit recomputes the order anyway
             self._request()
+        elif self._order_only:
+            self._order_only = False
+            self.set_strategy(self.strategy)
 
     def shutdown(self) -> None:
         self._timer.stop()

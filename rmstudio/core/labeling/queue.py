@@ -7,6 +7,7 @@ Plain Python (no Qt): the label page, the CLI and the tests use it as it is.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from rmstudio.core.errors import ProjectError
@@ -89,10 +90,35 @@ def next_overlap(project: Project, annotator: str, overlap_share: float) -> int 
     return row[0] if row else None
 
 
+def next_in_front(project: Project, annotator: str, front: Sequence[int]) -> int | None:
+    """The first comparison of ``front`` (an order held in memory, e.g. active learning's) that
+    the default queue would also serve: unlabeled by anyone, not labeled or skipped by this
+    annotator, not in an import still running. Checked a chunk at a time, in one query each:
+    the front's head is labeled as work goes on, so the first chunk nearly always answers."""
+    annotator_id = _annotator_row_id(project, annotator)
+    ids = list(front)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        eligible = {row[0] for row in project.conn.execute(
+            f"""SELECT c.id FROM comparisons c
+                WHERE c.id IN ({", ".join("?" * len(chunk))}) AND c.label_count = 0 AND NOT EXISTS (
+                    SELECT 1 FROM labels l WHERE l.comparison_id = c.id AND l.annotator_id = ?)
+                  AND coalesce(c.import_id, 0) NOT IN (SELECT id FROM imports WHERE status = 'running')""",
+            (*chunk, annotator_id))}
+        for cid in chunk:
+            if cid in eligible:
+                return cid
+    return None
+
+
 def next_for_annotator(project: Project, annotator: str, order: str = "import",
-                       overlap_share: float = 0.0) -> int | None:
+                       overlap_share: float = 0.0, front: Sequence[int] | None = None) -> int | None:
     """The comparison to show next: unlabeled ones first, with a second label on a share of
-    the ones one other annotator labeled mixed in (so agreement can be measured)."""
+    the ones one other annotator labeled mixed in (so agreement can be measured).
+
+    ``front`` (optional) is an order provider's list of comparison ids served before the
+    default order (active learning's most informative first); reviews and due second labels
+    still come before it, and the default order follows once it is used up."""
     if order not in QUEUE_ORDERS:
         raise ProjectError(f"unknown queue order {order!r}; use 'import' or 'random'")
     from rmstudio.core.labeling.relabel import next_for_review
@@ -106,7 +132,9 @@ def next_for_annotator(project: Project, annotator: str, order: str = "import",
             found = next_overlap(project, annotator, overlap_share)
             if found is not None:
                 return found
-    found = project.next_unlabeled(annotator, order=order)
+    found = next_in_front(project, annotator, front) if front else None
+    if found is None:
+        found = project.next_unlabeled(annotator, order=order)
     if found is None and overlap_share > 0:
         found = next_overlap(project, annotator, overlap_share)  # nothing new left: overlap only
     return found

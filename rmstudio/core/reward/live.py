@@ -19,6 +19,7 @@ from rmstudio.core.reward.features import FeatureSpec
 from rmstudio.core.reward.instant_config import InstantConfig
 
 MIN_PAIRS = 8  # below this a head is noise; say so instead of pretending
+POOL_BATCH = 64  # unlabeled comparisons embedded per refit for active learning (~2 s each on a CPU)
 
 
 @dataclass
@@ -70,3 +71,33 @@ class LiveInstantModel:
                                  train_accuracy=fitted.train_metrics.get("accuracy"),
                                  seconds=time.perf_counter() - started, at=time.time())
         return self.status
+
+    def embed_unlabeled(self, project_path: str | Path, limit: int = POOL_BATCH,
+                        sink: ProgressSink | None = None) -> int:
+        """Embed the responses of up to ``limit`` unlabeled comparisons that have no cached
+        features yet, so the active learning orders have candidates; a few per refit, so the
+        pool grows while the team labels instead of one long pause. The vectors go to the
+        project's feature cache exactly as ``refresh`` stores the labeled ones."""
+        from rmstudio.core.labeling.active import unembedded_comparisons
+        from rmstudio.core.reward.data import TrainingPair
+        from rmstudio.core.reward.instant_model import response_features
+
+        if self.model is None:
+            return 0
+        with Project.open(project_path) as project:
+            found = [project.comparison(cid) for cid in
+                     unembedded_comparisons(project, self.model.feature_key, limit)]
+            pairs = [TrainingPair(c.id, c.prompt_id, c.prompt, c.response_a_id, c.response_a,
+                                  c.response_b_id, c.response_b) for c in found]
+            if pairs:
+                response_features(project, self.model, pairs, sink or NullSink())
+        return len(pairs)
+
+    def informative(self, project_path: str | Path, strategy: str):
+        """The active learning order under the current head (an ActiveOrder, held in memory)."""
+        from rmstudio.core.labeling.active import ActiveOrder, informative_order
+
+        if self.model is None or self.model.head is None:
+            return ActiveOrder(strategy)
+        with Project.open(project_path) as project:
+            return informative_order(project, self.model, strategy)
