@@ -14,17 +14,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
-    QFrame,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
-    QSplitter,
     QStackedWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -41,50 +33,9 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.label_diff import diff_view
 from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.label_render import flat_response, text_html
-from rmstudio.gui.pages import heading, paragraph
+from rmstudio.gui.label_view import LABEL_KEYS, ORDERS, SAID, build_empty_view, build_pair_view, build_progress_bar
+from rmstudio.gui.pages import heading
 from rmstudio.gui.store_writer import StoreWriter
-
-# key, shift held -> (what was pressed about the screen, strength). Shift+1/2 arrive as the
-# shifted character on real keyboards ('!', '@' or '"'), as Key_1/Key_2 + Shift from tests.
-LABEL_KEYS: dict[tuple[int, bool], tuple[str, int | None]] = {
-    (Qt.Key_1, False): ("left", 1), (Qt.Key_Left, False): ("left", 1),
-    (Qt.Key_1, True): ("left", 2), (Qt.Key_Exclam, True): ("left", 2), (Qt.Key_Left, True): ("left", 2),
-    (Qt.Key_2, False): ("right", 1), (Qt.Key_Right, False): ("right", 1),
-    (Qt.Key_2, True): ("right", 2), (Qt.Key_At, True): ("right", 2),
-    (Qt.Key_QuoteDbl, True): ("right", 2), (Qt.Key_Right, True): ("right", 2),
-    (Qt.Key_3, False): ("tie", None), (Qt.Key_4, False): ("both_bad", None),
-    (Qt.Key_Space, False): ("skip", None),
-}
-ACTION_BUTTONS = [  # (text, displayed choice, strength)
-    ("◀◀ Left much better  [⇧1]", "left", 2), ("◀ Left better  [1]", "left", 1),
-    ("Tie  [3]", "tie", None), ("Both bad  [4]", "both_bad", None), ("Skip  [Space]", "skip", None),
-    ("Right better  [2] ▶", "right", 1), ("Right much better  [⇧2] ▶▶", "right", 2),
-]
-SAID = {("left", 1): "left better", ("left", 2): "left much better", ("right", 1): "right better",
-        ("right", 2): "right much better", ("tie", None): "tie", ("both_bad", None): "both bad",
-        ("skip", None): "skipped"}
-ORDERS = [("import", "Import order"), ("random", "Random order")]
-
-
-def _browser() -> QTextBrowser:
-    view = QTextBrowser()
-    view.setOpenLinks(False)  # a link in a response must not navigate the view away
-    view.setFocusPolicy(Qt.NoFocus)  # keys belong to the page; the mouse still selects text
-    view.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    return view
-
-
-def _panel(title: str, view: QWidget) -> tuple[QWidget, QLabel]:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    header = QLabel(title)
-    header.setStyleSheet("font-weight: 600;")
-    layout.addWidget(header)
-    layout.addWidget(view, 1)
-    return box, header
-
 
 class LabelPage(QWidget):
     sig_labeled = Signal()  # a label (or undo) was committed and the next pair is shown
@@ -134,35 +85,11 @@ class LabelPage(QWidget):
             top.addWidget(widget)
         layout.addLayout(top)
 
-        bar = QHBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setMaximumHeight(10)
-        self.progress_text = QLabel("")
-        self.status = QLabel("")
-        self.status.setObjectName("label_status")
-        bar.addWidget(self.progress_bar, 1)
-        bar.addWidget(self.progress_text)
-        bar.addSpacing(12)
-        bar.addWidget(self.active.reason)
-        bar.addSpacing(12)
-        bar.addWidget(self.status)
-        layout.addLayout(bar)
-
+        layout.addLayout(build_progress_bar(self))
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
-        self.empty = QWidget()
-        empty_layout = QVBoxLayout(self.empty)
-        self.empty_title = heading("")
-        self.empty_text = paragraph("")
-        empty_layout.addSpacing(40)
-        self.empty_text.setAlignment(Qt.AlignHCenter)
-        empty_layout.setContentsMargins(120, 0, 120, 0)
-        empty_layout.addWidget(self.empty_title, alignment=Qt.AlignHCenter)
-        empty_layout.addWidget(self.empty_text)  # no layout alignment: it would cut wrapped lines
-        empty_layout.addStretch(1)
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(self._build_pair_view())
+        self.stack.addWidget(build_empty_view(self))
+        self.stack.addWidget(build_pair_view(self))
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
         self._refresh_timer.timeout.connect(self._refresh_progress)
         # No button, checkbox or list on this page ever takes the keyboard: clicked, a focused
@@ -172,81 +99,6 @@ class LabelPage(QWidget):
             for widget in self.findChildren(kind):
                 widget.setFocusPolicy(Qt.NoFocus)
         self._show_empty()
-
-    def _build_pair_view(self) -> QWidget:
-        view = QWidget()
-        layout = QVBoxLayout(view)
-        layout.setContentsMargins(0, 4, 0, 0)
-        self.prompt_view = _browser()
-        self.left_view, self.right_view = _browser(), _browser()
-        prompt_panel, self.prompt_header = _panel("Prompt", self.prompt_view)
-        left_panel, self.left_header = _panel("Response 1  (key 1 / ←)", self.left_view)
-        right_panel, self.right_header = _panel("Response 2  (key 2 / →)", self.right_view)
-        sides = QSplitter(Qt.Horizontal)
-        sides.addWidget(left_panel)
-        sides.addWidget(right_panel)
-        sides.setChildrenCollapsible(False)
-        self.splitter = QSplitter(Qt.Vertical)
-        self.splitter.addWidget(prompt_panel)
-        self.splitter.addWidget(sides)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
-        # Why "Highlight differences" marks nothing on this pair (responses too unlike).
-        self.diff_note = QLabel("")
-        self.diff_note.setWordWrap(True)
-        self.diff_note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
-        self.diff_note.hide()
-        layout.addWidget(self.diff_note)
-        layout.addWidget(self.splitter, 1)
-
-        self.better_box = QFrame()
-        self.better_box.setFrameShape(QFrame.StyledPanel)
-        better = QVBoxLayout(self.better_box)
-        better.addWidget(QLabel("<b>Both are bad.</b> Write a better response (optional) — it is "
-                                "stored and preferred over both. Esc cancels."))
-        self.better_edit = QPlainTextEdit()
-        self.better_edit.setPlaceholderText("A better response to the prompt…")
-        self.better_edit.setMaximumHeight(140)
-        self.better_edit.installEventFilter(self)
-        better.addWidget(self.better_edit)
-        row = QHBoxLayout()
-        self.save_better_button = QPushButton("Save better response  [Ctrl+Enter]")
-        self.save_better_button.clicked.connect(self._on_save_better_clicked)
-        self.skip_writing_button = QPushButton("Skip writing (just both bad)  [4]")
-        self.skip_writing_button.clicked.connect(self._on_skip_writing_clicked)
-        for button in (self.save_better_button, self.skip_writing_button):
-            button.setFocusPolicy(Qt.NoFocus)
-            row.addWidget(button)
-        row.addStretch(1)
-        better.addLayout(row)
-        self.better_box.hide()
-        layout.addWidget(self.better_box)
-
-        note_row = QHBoxLayout()
-        self.note = QLineEdit()
-        self.note.setPlaceholderText("Note (optional, stored with the next label) — Enter or Esc "
-                                     "returns to the label keys")
-        self.note.setClearButtonEnabled(True)
-        self.note.returnPressed.connect(self.setFocus)
-        self.note.installEventFilter(self)
-        note_row.addWidget(self.note, 1)
-        layout.addLayout(note_row)
-
-        buttons = QHBoxLayout()
-        self.action_buttons = {}
-        for text, choice, strength in ACTION_BUTTONS:
-            button = QPushButton(text)
-            button.setFocusPolicy(Qt.NoFocus)  # Space must skip, not press a focused button
-            button.clicked.connect(lambda _c=False, c=choice, s=strength: self.act(c, s))
-            self.action_buttons[(choice, strength)] = button
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.undo_button = QPushButton("Undo  [Ctrl+Z]")
-        self.undo_button.setFocusPolicy(Qt.NoFocus)
-        self.undo_button.clicked.connect(self.undo)
-        buttons.addWidget(self.undo_button)
-        layout.addLayout(buttons)
-        return view
 
     # -- project and annotator -----------------------------------------------------------
 
@@ -542,9 +394,5 @@ class LabelPage(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if self.active.live is None:  # the window's live model, when it has one
-            from rmstudio.gui.live_model import LiveModelController
-
-            self.attach_live_model(self.window().findChild(LiveModelController))
         self.setFocus()
 

@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.label_page.sig_labeled.connect(self.optimize_page.labels_changed)
         self.live_model = LiveModelController(self)
         self.label_page.sig_labeled.connect(self.live_model.labels_changed)
+        self.label_page.attach_live_model(self.live_model)  # "most informative first" follows its fits
         self.train_page.sig_run_finished.connect(lambda _result: self.runs_page.refresh())
         # A new reward model is at once a choice on the Score page.
         self.train_page.sig_run_finished.connect(lambda _result: self.score_page.set_project(self.project))

@@ -15,8 +15,27 @@ the sqrt(KL) axis are in the run's result (``guard.history``, ``best_of_n``).
 from __future__ import annotations
 
 from rmstudio.core.policy.config import PolicyConfig, describe
-from rmstudio.core.policy.run import check_can_run, resumed_run, run_policy
 from rmstudio.core.runs.kinds import Plot, RunKind
+
+
+# The run module imports transformers, TRL and peft (seconds): the window imports this kind when
+# it opens, so the work is reached through these, which import it when a run starts.
+def run_policy(project_path, config: PolicyConfig, recorder) -> dict:
+    from rmstudio.core.policy.run import run_policy as run
+
+    return run(project_path, config, recorder)
+
+
+def check_can_run(project_path, config: PolicyConfig) -> None:
+    from rmstudio.core.policy.run import check_can_run as check
+
+    check(project_path, config)
+
+
+def resumed_run(project_path, config: PolicyConfig) -> int | None:
+    from rmstudio.core.policy.run import resumed_run as resumed
+
+    return resumed(project_path, config)
 
 ONLINE_PLOTS = (
     Plot("Reward", ("train/reward", "train/reward_std"), "reward", names=("mean", "spread (std)"),

@@ -1,0 +1,187 @@
+"""The Label page's pair view and its key map: what the screen shows and which key means what.
+
+Kept apart from ``label_page`` (which reads the queue and writes labels) so the layout can be
+read in one place.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTextBrowser,
+    QVBoxLayout, QWidget,
+)
+
+from rmstudio.gui.pages import heading, paragraph
+
+# key, shift held -> (what was pressed about the screen, strength). Shift+1/2 arrive as the
+# shifted character on real keyboards ('!', '@' or '"'), as Key_1/Key_2 + Shift from tests.
+LABEL_KEYS: dict[tuple[int, bool], tuple[str, int | None]] = {
+    (Qt.Key_1, False): ("left", 1), (Qt.Key_Left, False): ("left", 1),
+    (Qt.Key_1, True): ("left", 2), (Qt.Key_Exclam, True): ("left", 2), (Qt.Key_Left, True): ("left", 2),
+    (Qt.Key_2, False): ("right", 1), (Qt.Key_Right, False): ("right", 1),
+    (Qt.Key_2, True): ("right", 2), (Qt.Key_At, True): ("right", 2),
+    (Qt.Key_QuoteDbl, True): ("right", 2), (Qt.Key_Right, True): ("right", 2),
+    (Qt.Key_3, False): ("tie", None), (Qt.Key_4, False): ("both_bad", None),
+    (Qt.Key_Space, False): ("skip", None),
+}
+ACTION_BUTTONS = [  # (text, displayed choice, strength)
+    ("◀◀ Left much better  [⇧1]", "left", 2), ("◀ Left better  [1]", "left", 1),
+    ("Tie  [3]", "tie", None), ("Both bad  [4]", "both_bad", None), ("Skip  [Space]", "skip", None),
+    ("Right better  [2] ▶", "right", 1), ("Right much better  [⇧2] ▶▶", "right", 2),
+]
+SAID = {("left", 1): "left better", ("left", 2): "left much better", ("right", 1): "right better",
+        ("right", 2): "right much better", ("tie", None): "tie", ("both_bad", None): "both bad",
+        ("skip", None): "skipped"}
+ORDERS = [("import", "Import order"), ("random", "Random order")]
+
+
+def _browser() -> QTextBrowser:
+    view = QTextBrowser()
+    view.setOpenLinks(False)  # a link in a response must not navigate the view away
+    view.setFocusPolicy(Qt.NoFocus)  # keys belong to the page; the mouse still selects text
+    view.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return view
+
+
+def _panel(title: str, view: QWidget) -> tuple[QWidget, QLabel]:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    header = QLabel(title)
+    header.setStyleSheet("font-weight: 600;")
+    layout.addWidget(header)
+    layout.addWidget(view, 1)
+    return box, header
+
+
+def browser() -> QTextBrowser:
+    view = QTextBrowser()
+    view.setOpenLinks(False)  # a link in a response must not navigate the view away
+    view.setFocusPolicy(Qt.NoFocus)  # keys belong to the page; the mouse still selects text
+    view.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return view
+
+
+def panel(title: str, view: QWidget) -> tuple[QWidget, QLabel]:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    header = QLabel(title)
+    header.setStyleSheet("font-weight: 600;")
+    layout.addWidget(header)
+    layout.addWidget(view, 1)
+    return box, header
+
+
+def build_pair_view(page) -> QWidget:
+    """The prompt over the two responses, the both-bad box, the note and the action buttons, as
+    attributes of ``page`` (the Label page handles their clicks and keys)."""
+    view = QWidget()
+    layout = QVBoxLayout(view)
+    layout.setContentsMargins(0, 4, 0, 0)
+    page.prompt_view = browser()
+    page.left_view, page.right_view = browser(), browser()
+    prompt_panel, page.prompt_header = panel("Prompt", page.prompt_view)
+    left_panel, page.left_header = panel("Response 1  (key 1 / ←)", page.left_view)
+    right_panel, page.right_header = panel("Response 2  (key 2 / →)", page.right_view)
+    sides = QSplitter(Qt.Horizontal)
+    sides.addWidget(left_panel)
+    sides.addWidget(right_panel)
+    sides.setChildrenCollapsible(False)
+    page.splitter = QSplitter(Qt.Vertical)
+    page.splitter.addWidget(prompt_panel)
+    page.splitter.addWidget(sides)
+    page.splitter.setStretchFactor(0, 2)
+    page.splitter.setStretchFactor(1, 3)
+    # Why "Highlight differences" marks nothing on this pair (responses too unlike).
+    page.diff_note = QLabel("")
+    page.diff_note.setWordWrap(True)
+    page.diff_note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
+    page.diff_note.hide()
+    layout.addWidget(page.diff_note)
+    layout.addWidget(page.splitter, 1)
+
+    page.better_box = QFrame()
+    page.better_box.setFrameShape(QFrame.StyledPanel)
+    better = QVBoxLayout(page.better_box)
+    better.addWidget(QLabel("<b>Both are bad.</b> Write a better response (optional) — it is "
+                            "stored and preferred over both. Esc cancels."))
+    page.better_edit = QPlainTextEdit()
+    page.better_edit.setPlaceholderText("A better response to the prompt…")
+    page.better_edit.setMaximumHeight(140)
+    page.better_edit.installEventFilter(page)
+    better.addWidget(page.better_edit)
+    row = QHBoxLayout()
+    page.save_better_button = QPushButton("Save better response  [Ctrl+Enter]")
+    page.save_better_button.clicked.connect(page._on_save_better_clicked)
+    page.skip_writing_button = QPushButton("Skip writing (just both bad)  [4]")
+    page.skip_writing_button.clicked.connect(page._on_skip_writing_clicked)
+    for button in (page.save_better_button, page.skip_writing_button):
+        button.setFocusPolicy(Qt.NoFocus)
+        row.addWidget(button)
+    row.addStretch(1)
+    better.addLayout(row)
+    page.better_box.hide()
+    layout.addWidget(page.better_box)
+
+    note_row = QHBoxLayout()
+    page.note = QLineEdit()
+    page.note.setPlaceholderText("Note (optional, stored with the next label) — Enter or Esc "
+                                 "returns to the label keys")
+    page.note.setClearButtonEnabled(True)
+    page.note.returnPressed.connect(page.setFocus)
+    page.note.installEventFilter(page)
+    note_row.addWidget(page.note, 1)
+    layout.addLayout(note_row)
+
+    buttons = QHBoxLayout()
+    page.action_buttons = {}
+    for text, choice, strength in ACTION_BUTTONS:
+        button = QPushButton(text)
+        button.setFocusPolicy(Qt.NoFocus)  # Space must skip, not press a focused button
+        button.clicked.connect(lambda _c=False, c=choice, s=strength: page.act(c, s))
+        page.action_buttons[(choice, strength)] = button
+        buttons.addWidget(button)
+    buttons.addStretch(1)
+    page.undo_button = QPushButton("Undo  [Ctrl+Z]")
+    page.undo_button.setFocusPolicy(Qt.NoFocus)
+    page.undo_button.clicked.connect(page.undo)
+    buttons.addWidget(page.undo_button)
+    layout.addLayout(buttons)
+    return view
+
+
+def build_progress_bar(page) -> QHBoxLayout:
+    """Progress through the queue, why this pair came first, and what was just saved."""
+    bar = QHBoxLayout()
+    page.progress_bar = QProgressBar()
+    page.progress_bar.setTextVisible(False)
+    page.progress_bar.setMaximumHeight(10)
+    page.progress_text = QLabel("")
+    page.status = QLabel("")
+    page.status.setObjectName("label_status")
+    bar.addWidget(page.progress_bar, 1)
+    bar.addWidget(page.progress_text)
+    bar.addSpacing(12)
+    bar.addWidget(page.active.reason)
+    bar.addSpacing(12)
+    bar.addWidget(page.status)
+    return bar
+
+
+def build_empty_view(page) -> QWidget:
+    """What the page says when there is nothing to label (its title and text set later)."""
+    page.empty = QWidget()
+    empty_layout = QVBoxLayout(page.empty)
+    page.empty_title = heading("")
+    page.empty_text = paragraph("")
+    empty_layout.addSpacing(40)
+    page.empty_text.setAlignment(Qt.AlignHCenter)
+    empty_layout.setContentsMargins(120, 0, 120, 0)
+    empty_layout.addWidget(page.empty_title, alignment=Qt.AlignHCenter)
+    empty_layout.addWidget(page.empty_text)  # no layout alignment: it would cut wrapped lines
+    empty_layout.addStretch(1)
+    return page.empty
