@@ -11,8 +11,10 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QDesktopServices, QTextOption
+from PySide6.QtWidgets import (
+    QFileDialog, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+)
 
 from rmstudio.core.reward.export_model import export_destination, export_model, load_hint
 from rmstudio.gui.worker import start_job
@@ -41,11 +43,16 @@ class ModelExportBar(QWidget):
         row.addWidget(self.open_button)
         row.addStretch(1)
         layout.addLayout(row)
-        self.hint = QLabel("")
+        # Read-only text, not a label: a long path wraps anywhere, and it selects and copies as code.
+        self.hint = QPlainTextEdit()
         self.hint.setObjectName("model_load_hint")
-        self.hint.setWordWrap(True)
-        self.hint.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.hint.setStyleSheet("font-family: monospace; font-size: 11px;")
+        self.hint.setReadOnly(True)
+        self.hint.setFrameShape(QFrame.NoFrame)
+        self.hint.setWordWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)
+        self.hint.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        self.hint.setStyleSheet("QPlainTextEdit { font-family: monospace; font-size: 11px; "
+                                "background: transparent; }")
+        self.hint.setFixedHeight(4 * self.hint.fontMetrics().lineSpacing() + 8)
         layout.addWidget(self.hint)
         self.status = QLabel("")
         self.status.setObjectName("model_export_status")
@@ -101,7 +108,7 @@ class ModelExportBar(QWidget):
 
     def _show_hint(self) -> None:
         folder = self.exported or self.model_dir
-        self.hint.setText(load_hint(folder) if folder is not None else "")
+        self.hint.setPlainText(load_hint(folder) if folder is not None else "")
 
     def _on_exported(self, destination) -> None:
         self._finish_job()

@@ -29,14 +29,14 @@ def test_results_export_the_model_to_the_chosen_folder(tmp_path, qtbot, monkeypa
     panel.show_result(result_for(source))
     bar = panel.export_bar
     assert bar.isVisible() and bar.model_dir == source
-    assert bar.hint.text() == f"Load it with: rmstudio.load_reward_model({str(source)!r})"
+    assert bar.hint.toPlainText() == f"Load it with: rmstudio.load_reward_model({str(source)!r})"
     target = tmp_path / "exports"
     monkeypatch.setattr(bar, "choose_destination", lambda: str(target))
     bar.export_button.click()
     qtbot.waitUntil(lambda: not bar.busy(), timeout=10000)
     assert (target / "weights.bin").read_bytes() == b"w" * 100
     assert bar.status.text() == f"Exported to {target}"
-    assert str(target) in bar.hint.text()  # the hint now loads the copy
+    assert str(target) in bar.hint.toPlainText()  # the hint now loads the copy
     opened = []
     monkeypatch.setattr(bar, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
     bar.open_button.click()
@@ -111,7 +111,7 @@ def test_runs_page_exports_the_selected_runs_model(project, tmp_path, qtbot, mon
     assert bar.isHidden()  # several runs: which one?
     page.select_runs([run_id])
     assert bar.isVisible() and bar.model_dir == fine and bar.run_id == run_id
-    assert "AutoModelForSequenceClassification.from_pretrained(" in bar.hint.text()
+    assert "AutoModelForSequenceClassification.from_pretrained(" in bar.hint.toPlainText()
     opened = []
     monkeypatch.setattr(bar, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
     bar.open_button.click()
