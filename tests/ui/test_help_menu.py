@@ -113,3 +113,25 @@ def test_the_window_icon_has_every_size(qtbot):
     icon = app_icon()
     assert not icon.isNull()
     assert icon.pixmap(64, 64).size().width() == 64
+
+
+def test_a_failed_background_job_leaves_its_traceback_in_the_log(qtbot):
+    from PySide6.QtCore import QObject
+
+    from rmstudio.gui.startup import configure_logging
+    from rmstudio.gui.worker import start_job
+
+    path = configure_logging()
+    owner = QObject()
+    failures = []
+
+    def job(_sink):
+        raise OSError("disk went away")
+
+    thread, _worker = start_job(owner, job, on_failed=lambda message, _details: failures.append(message))
+    qtbot.waitUntil(lambda: failures == ["disk went away"], timeout=5000)
+    thread.wait(5000)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    log = path.read_text(encoding="utf-8")
+    assert "a background job failed" in log and "OSError: disk went away" in log
