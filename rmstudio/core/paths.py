@@ -32,3 +32,10 @@ def data_dir() -> Path:
         path = Path(base) / "rmstudio"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def log_file() -> Path:
+    """The app's log (Python logging, rotated): ``<data dir>/logs/rmstudio.log``."""
+    folder = data_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "rmstudio.log"

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from rmstudio.core.data.demo import HH_WARNING, demo_project_path
+from rmstudio.gui.startup import app_icon, configure_logging, install_excepthook, platform_problem
 
 
 def run_app(project: str | None = None, demo: str | None = None) -> int:
     from rmstudio.gui.main_window import MainWindow
 
+    problem = platform_problem()  # before QApplication: a missing xcb library aborts it
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    log_path = configure_logging()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("rmstudio")
     app.setOrganizationName("rmstudio")
+    app.setDesktopFileName("rmstudio")  # Wayland matches the window to rmstudio.desktop's icon
+    app.setWindowIcon(app_icon())
+    logging.getLogger("rmstudio").info("rmstudio starting; log at %s", log_path)
     window = MainWindow()
+    install_excepthook(window)
     window.show()
     if demo == "hh-harmless":
         answer = QMessageBox.warning(window, "Content warning", HH_WARNING + "\n\nOpen it?",

@@ -20,6 +20,7 @@ from rmstudio.core.store.project import SUFFIX, Project
 from rmstudio.gui.backup_actions import BackupScheduler, choose_and_restore, offer_restore
 from rmstudio.gui.browse_page import BrowsePage
 from rmstudio.gui.data_page import DataPage
+from rmstudio.gui.help_menu import install_help_menu
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
 from rmstudio.gui.pages import heading, paragraph
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.backups.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menu()
         self._build_device_menu()
+        install_help_menu(self)
         if self.live_action.isChecked():
             self.live_model.set_enabled(True)
         self.welcome.show_recent(self.recent_projects())

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from rmstudio.core.store.project import Project
 from rmstudio.core.runs.store import last_metric_values, list_runs, run_artifacts, run_metrics
 from rmstudio.core.timefmt import format_duration
+from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.pages import heading
 from rmstudio.gui.plots import color, make_plot, place_legend
 
@@ -95,7 +96,13 @@ class RunsPage(QWidget):
         self.details = QTextBrowser()
         self.details.setObjectName("run_details")
         self.details.setOpenLinks(False)
-        lower.addWidget(self.details)
+        detail_box = QWidget()
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.details, 1)
+        self.export_bar = ModelExportBar()  # one selected run that saved a model
+        detail_layout.addWidget(self.export_bar)
+        lower.addWidget(detail_box)
         lower.setSizes([700, 420])
         splitter.addWidget(lower)
         splitter.setSizes([190, 550])
@@ -165,6 +172,14 @@ class RunsPage(QWidget):
 
     # -- overlay and details -------------------------------------------------------------
 
+    def _show_export(self, ids: list[int]) -> None:
+        """Export / open the model of the one selected run (its last 'model' file)."""
+        models = [a["path"] for a in run_artifacts(self.project, ids[0]) if a["kind"] == "model"
+                  and a["path"]] if self.project is not None and len(ids) == 1 else []
+        if self.export_bar.busy():
+            return  # a copy in progress keeps its buttons and status until it ends
+        self.export_bar.set_model(models[-1] if models else None, ids[0] if models else None)
+
     def _metrics_of(self, run_id: int) -> dict:
         if run_id not in self._series:
             self._series[run_id] = run_metrics(self.project, run_id)
@@ -217,6 +232,7 @@ class RunsPage(QWidget):
             self.curves[run_id] = curve
 
     def _show_details(self, ids: list[int]) -> None:
+        self._show_export(ids)
         if self.project is None or not ids:
             if self.runs:
                 self.details.setHtml("<i>Select a run to see its settings, errors and files.</i>")

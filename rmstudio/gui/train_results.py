@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.plots import SPLIT_COLORS, make_plot
 
 
@@ -89,7 +90,11 @@ class ResultsPanel(QWidget):
         self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.details.setWordWrap(True)
         self.details.setMinimumWidth(220)
-        bottom.addWidget(self.details, 1)
+        left = QVBoxLayout()
+        left.addWidget(self.details, 1)
+        self.export_bar = ModelExportBar()  # hidden until a run saved a model
+        left.addWidget(self.export_bar)
+        bottom.addLayout(left, 1)
 
         self.mistakes_panel = QWidget()
         mistakes_box = QVBoxLayout(self.mistakes_panel)
@@ -130,10 +135,12 @@ class ResultsPanel(QWidget):
         self.mistakes.setRowCount(0)
         self.relabel_button.setEnabled(False)
         self.relabel_status.setText("")
+        self.export_bar.set_model(None)
 
     def show_result(self, result: dict) -> None:
         self.clear()
         self.result = result
+        self.export_bar.set_model(result.get("model_dir"), result.get("run_id"))
         evaluation = result.get("evaluation") or {}
         metrics = result.get("metrics") or {
             **{f"train/{k}": v for k, v in (result.get("train") or {}).items()},

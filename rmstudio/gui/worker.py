@@ -7,11 +7,14 @@ SQLite connection must not cross threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+log = logging.getLogger("rmstudio.jobs")
 
 
 class _SignalSink:
@@ -40,7 +43,9 @@ class JobWorker(QObject):
         try:
             result = self._job(_SignalSink(self))
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user, not kill the app
-            self.sig_failed.emit(str(exc) or type(exc).__name__, traceback.format_exc())
+            details = traceback.format_exc()
+            log.warning("a background job failed: %s", details)  # the log keeps what the box shortens
+            self.sig_failed.emit(str(exc) or type(exc).__name__, details)
         else:
             self.sig_finished.emit(result)
 
