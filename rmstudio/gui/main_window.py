@@ -5,12 +5,10 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
-    QMainWindow, QMenu, QMessageBox, QPushButton, QStackedWidget, QToolBar, QToolButton, QVBoxLayout,
-    QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QStackedWidget, QToolBar, QToolButton, QWidget,
 )
 
 from rmstudio.core.data.demo import HH_WARNING, demo_project_path
@@ -23,12 +21,12 @@ from rmstudio.gui.data_page import DataPage
 from rmstudio.gui.help_menu import install_help_menu
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
-from rmstudio.gui.pages import heading, paragraph
 from rmstudio.gui.ranking_page import RankingPage
 from rmstudio.gui.runs_page import RunsPage
 from rmstudio.gui.optimize_page import OptimizePage
 from rmstudio.gui.score_page import ScorePage
 from rmstudio.gui.train_page import TrainPage
+from rmstudio.gui.welcome_page import WelcomePage
 from rmstudio.gui.worker import start_job
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
@@ -36,46 +34,6 @@ MAX_RECENT = 8
 DEVICE_DETECTION_DELAY_MS = 3000  # torch takes seconds to import: not while the window opens
 DEVICE_CHOICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
                   ("mps", "MPS (Apple GPU)")]
-class WelcomePage(QWidget):
-    def __init__(self, window: MainWindow):
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(48, 48, 48, 48)
-        layout.addWidget(heading("Reward Model Studio"))
-        layout.addWidget(paragraph(
-            "Collect preference pairs, label them, train a reward model and see how it scores, "
-            "all on this computer.<br><br><b>Start here:</b> open the demo project to try it at "
-            "once, or create a project and import your own data."))
-        row = QHBoxLayout()
-        for text, slot in [("Open the demo project", window.open_demo),
-                           ("New project…", window.new_project_dialog),
-                           ("Open project…", window.open_project_dialog)]:
-            button = QPushButton(text)
-            button.setMinimumHeight(36)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-        row.addStretch(1)
-        layout.addLayout(row)
-        hh = QPushButton("Open the HH-RLHF harmless example (content warning)…")
-        hh.setFlat(True)
-        hh.clicked.connect(window.open_hh_demo)
-        layout.addWidget(hh, alignment=Qt.AlignLeft)
-        layout.addSpacing(16)
-        layout.addWidget(QLabel("Recent projects"))
-        self.recent = QListWidget()
-        self.recent.setMaximumHeight(180)
-        self.recent.itemActivated.connect(lambda item: window.open_project(item.data(Qt.UserRole)))
-        layout.addWidget(self.recent)
-        layout.addStretch(1)
-
-    def show_recent(self, paths: list[str]) -> None:
-        self.recent.clear()
-        for path in paths:
-            item = QListWidgetItem(f"{Path(path).name}    —    {Path(path).parent}")
-            item.setData(Qt.UserRole, path)
-            self.recent.addItem(item)
-        if not paths:
-            self.recent.addItem("No recent projects yet.")
 
 
 class MainWindow(QMainWindow):
