@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 import rmstudio
 from rmstudio.core.paths import cache_dir, data_dir, log_file
-from rmstudio.gui.label_page import ACTION_BUTTONS
+from rmstudio.gui.label_view import ACTION_BUTTONS
 
 SHORTCUT_KEY = "?"
 

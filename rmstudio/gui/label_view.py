@@ -36,26 +36,6 @@ SAID = {("left", 1): "left better", ("left", 2): "left much better", ("right", 1
 ORDERS = [("import", "Import order"), ("random", "Random order")]
 
 
-def _browser() -> QTextBrowser:
-    view = QTextBrowser()
-    view.setOpenLinks(False)  # a link in a response must not navigate the view away
-    view.setFocusPolicy(Qt.NoFocus)  # keys belong to the page; the mouse still selects text
-    view.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    return view
-
-
-def _panel(title: str, view: QWidget) -> tuple[QWidget, QLabel]:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    header = QLabel(title)
-    header.setStyleSheet("font-weight: 600;")
-    layout.addWidget(header)
-    layout.addWidget(view, 1)
-    return box, header
-
-
 def browser() -> QTextBrowser:
     view = QTextBrowser()
     view.setOpenLinks(False)  # a link in a response must not navigate the view away

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QRadioButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.errors import RmstudioError
@@ -23,7 +23,7 @@ from rmstudio.core.runs.store import list_runs
 from rmstudio.core.store.project import Project
 from rmstudio.gui.model_picker import ModelPicker
 from rmstudio.gui.optimize_results import OptimizeResults
-from rmstudio.gui.pages import heading
+from rmstudio.gui.pages import heading, method_choice
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
 
@@ -51,8 +51,6 @@ class OptimizePage(QWidget):
     def __init__(self):
         super().__init__()
         self.project: Project | None = None
-        self.writer: StoreWriter | None = None
-        self._own_writer: StoreWriter | None = None
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the reward, the KL to the starting policy, the completion "
                                  "lengths and the loss are drawn here as the policy trains.")
@@ -106,20 +104,7 @@ class OptimizePage(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.addWidget(heading("Optimize a policy"))
-        method_box = QGroupBox("Method")
-        method_layout = QVBoxLayout(method_box)
-        self.method_group = QButtonGroup(self)
-        self.method_buttons: dict[str, QRadioButton] = {}
-        for i, (key, title, what) in enumerate(METHODS):
-            button = QRadioButton(title)
-            button.setObjectName(f"method_{key}")
-            self.method_group.addButton(button, i)
-            self.method_buttons[key] = button
-            method_layout.addWidget(button)
-            note = _note(what)
-            note.setStyleSheet(NOTE_STYLE + " margin-left: 22px;")
-            method_layout.addWidget(note)
-        self.method_buttons["grpo"].setChecked(True)
+        method_box, self.method_group, self.method_buttons = method_choice(self, METHODS)
         self.method_group.idToggled.connect(lambda _id, on: on and self._on_method_changed())
         layout.addWidget(method_box)
 
@@ -229,19 +214,11 @@ class OptimizePage(QWidget):
         pass  # a policy trains on everyone's labels
 
     def set_writer(self, writer: StoreWriter | None) -> None:
-        self.writer = writer
-
-    def _store_writer(self) -> StoreWriter:
-        if self.writer is None:
-            self.writer = self._own_writer = StoreWriter(self.project.path)
-        return self.writer
+        """The window's store writer, which records runs (one writer); see ``RunPanel.set_writer``."""
+        self.panel.set_writer(writer)
 
     def shutdown(self) -> None:
         self.panel.shutdown()
-        if self._own_writer is not None:
-            self._own_writer.stop()
-        self._own_writer = None
-        self.writer = None
 
     def _fill_rewards(self) -> None:
         self.reward_choice.clear()
@@ -344,7 +321,7 @@ class OptimizePage(QWidget):
         self.warning.hide()
         self.results.show_result({})
         self.tabs.setCurrentIndex(0)
-        self.panel.run(POLICY, self.project.path, config, self._store_writer(),
+        self.panel.run(POLICY, self.project.path, config,
                        status=f"Optimising {config.policy} with {config.method.upper()}…")
 
     def _watch_job(self, running: bool) -> None:
@@ -359,7 +336,7 @@ class OptimizePage(QWidget):
 
     def _send_pairs(self, pairs: list) -> None:
         if self.project is not None:
-            self._store_writer().add_pairs(pairs)
+            self.panel.store_writer(self.project.path).add_pairs(pairs)
 
     def labels_changed(self) -> None:
         self.results.refresh_verdict()

@@ -39,6 +39,8 @@ class RunPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.job: RunJob | None = None
+        self.writer: StoreWriter | None = None  # the window's store writer: records the runs
+        self._own_writer: StoreWriter | None = None
         self._last_job: RunJob | None = None  # finished, its child may still be exiting
         self.kind: RunKind | None = None
         self.last_error = ""
@@ -106,11 +108,23 @@ class RunPanel(QWidget):
     def running(self) -> bool:
         return self.job is not None
 
+    def set_writer(self, writer: StoreWriter | None) -> None:
+        """The window's store writer, which records runs (one writer per project); without one
+        (a page on its own, in tests) the panel makes its own when it is first needed."""
+        self.writer = writer
+
+    def store_writer(self, project_path: str | Path) -> StoreWriter:
+        if self.writer is None:
+            self.writer = self._own_writer = StoreWriter(project_path)
+        return self.writer
+
     # -- running -------------------------------------------------------------------------
 
-    def run(self, kind: RunKind, project_path: str | Path, config, writer: StoreWriter,
+    def run(self, kind: RunKind, project_path: str | Path, config, writer: StoreWriter | None = None,
             status: str = "Starting…") -> RunJob:
-        """Start a run of ``kind`` with ``config`` in a child process."""
+        """Start a run of ``kind`` with ``config`` in a child process, recorded by ``writer`` (by
+        default the panel's: ``set_writer``)."""
+        writer = writer or self.store_writer(project_path)
         if self.job is not None:
             raise RuntimeError("a run is already going")
         self.kind = kind
@@ -138,12 +152,17 @@ class RunPanel(QWidget):
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         """Stop a run and wait for its child (the project closes, the app quits): what it
-        reported is recorded before the writer stops."""
+        reported is recorded before the writer stops. Forgets the writer (the next project's
+        comes with ``set_writer``)."""
         for job in (self.job, self._last_job):
             if job is not None:
                 job.wait(timeout_ms)
         self.job = self._last_job = None
         self.plots.timer.stop()
+        if self._own_writer is not None:
+            self._own_writer.stop()
+        self._own_writer = None
+        self.writer = None
         self._update_buttons()
 
     def reset(self) -> None:

@@ -29,8 +29,6 @@ class TrainPage(QWidget):
         super().__init__()
         self.project: Project | None = None
         self.annotator = ""
-        self.writer: StoreWriter | None = None
-        self._own_writer: StoreWriter | None = None
         self._running_method = ""
 
         self.settings = TrainSettings()
@@ -108,23 +106,13 @@ class TrainPage(QWidget):
             self._schedule_preview()
 
     def set_writer(self, writer: StoreWriter | None) -> None:
-        """The window's store writer, which records runs (one writer); without one (the page on
-        its own, in tests) the page makes its own when it first trains."""
-        self.writer = writer
-
-    def _store_writer(self) -> StoreWriter:
-        if self.writer is None:
-            self.writer = self._own_writer = StoreWriter(self.project.path)
-        return self.writer
+        """The window's store writer, which records runs (one writer); see ``RunPanel.set_writer``."""
+        self.panel.set_writer(writer)
 
     def shutdown(self) -> None:
         """Stop a running job and wait for it (before the project closes or the app quits):
         what it reported is recorded before the writer stops."""
         self.panel.shutdown()
-        if self._own_writer is not None:
-            self._own_writer.stop()
-        self._own_writer = None
-        self.writer = None
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()
@@ -181,7 +169,7 @@ class TrainPage(QWidget):
         # Every method runs in a child process: a native crash or an out-of-memory kill ends the
         # child, not the window, and training never holds this interpreter (an instant run in a
         # thread here made the window stall for up to 427 ms).
-        self.panel.run(REWARD, self.project.path, config, self._store_writer(),
+        self.panel.run(REWARD, self.project.path, config,
                        status=f"Training {config.method} on {config.base}…")
 
     def cancel(self) -> None:

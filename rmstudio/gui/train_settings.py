@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QRadioButton, QSpinBox,
+    QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QSpinBox,
     QVBoxLayout, QWidget,
 )
 
@@ -15,7 +15,7 @@ from rmstudio.core.reward.train import RewardTrainConfig, split_preview
 from rmstudio.core.store.project import Project
 from rmstudio.gui.finetune_settings import FinetuneSettings
 from rmstudio.gui.model_picker import ModelPicker
-from rmstudio.gui.pages import heading
+from rmstudio.gui.pages import heading, method_choice
 from rmstudio.gui.train_preview import preview_html
 
 METHODS = [
@@ -36,21 +36,7 @@ class TrainSettings(QWidget):
         self.split: dict = {}
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Train a reward model"))
-        method_box = QGroupBox("Method")
-        method_layout = QVBoxLayout(method_box)
-        self.method_group = QButtonGroup(self)
-        self.method_buttons: dict[str, QRadioButton] = {}
-        for i, (key, title, what) in enumerate(METHODS):
-            button = QRadioButton(title)
-            button.setObjectName(f"method_{key}")
-            self.method_group.addButton(button, i)
-            self.method_buttons[key] = button
-            note = QLabel(what)
-            note.setWordWrap(True)
-            note.setStyleSheet("color: palette(placeholder-text); font-size: 12px; margin-left: 22px;")
-            method_layout.addWidget(button)
-            method_layout.addWidget(note)
-        self.method_buttons["instant"].setChecked(True)
+        method_box, self.method_group, self.method_buttons = method_choice(self, METHODS)
         self.method_group.idToggled.connect(lambda _id, on: on and self._on_method_changed())
         layout.addWidget(method_box)
 
