@@ -12,6 +12,7 @@ Sampling, scoring and exporting run as jobs off the UI thread.
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
@@ -123,7 +124,7 @@ class OptimizeResults(QWidget):
             if points:
                 style = Qt.DashLine if dashed else Qt.SolidLine
                 item.plot([p[0] for p in points], [p[1] for p in points], name=name,
-                          pen={"color": color(c), "width": 2, "style": style}, symbol="o" if not dashed else "t",
+                          pen=pg.mkPen(color(c), width=2, style=style), symbol="t" if dashed else "o",
                           symbolSize=6, symbolBrush=color(c))
         if not history and not best_of_n:
             item.setTitle("<span style='font-size:10pt'>Turn on the guard (a check reward) and best-of-n to "

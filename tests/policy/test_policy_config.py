@@ -77,16 +77,17 @@ def test_every_field_has_a_docstring():
 
 def test_plot_metrics_are_names_the_callback_produces():
     # TRL's log keys (grpo_trainer / rloo_trainer / dpo_trainer `_metrics`) as RecorderCallback names them
-    trl_keys = {"reward", "reward_std", "rewards/reward_model/mean", "kl", "completions/mean_length",
+    trl_keys = {"reward", "reward_std", "rewards/reward_model/mean", "kl", "entropy", "completions/mean_length",
                 "completions/clipped_ratio", "loss", "eval_loss", "rewards/chosen", "rewards/rejected",
                 "rewards/margins", "rewards/accuracies", "eval_rewards/margins", "eval_rewards/accuracies"}
-    produced = {metric_name(k) for k in trl_keys} | {"policy/clipped_recent"}
+    produced = {metric_name(k) for k in trl_keys} | {"policy/clipped_recent", "guard/proxy", "guard/check",
+                                                     "guard/kl", "guard/sqrt_kl"}  # the guard logs its own
     plotted = {m for plot in POLICY.plots for m in plot.metrics}
     assert plotted <= produced, plotted - produced
     grpo = POLICY.plots_of(PolicyConfig(reward="x:y"))
     dpo = POLICY.plots_of(PolicyConfig(method="dpo"))
-    assert [p.title for p in grpo] == ["Reward", "KL to the start", "Completion length",
-                                       "Cut at the length limit", "Loss"]
+    assert [p.title for p in grpo] == ["Reward", "KL to the start", "Entropy of the answers",
+                                       "Completion length", "Cut at the length limit", "Loss"]
     assert [p.title for p in dpo] == ["Loss", "Implicit rewards", "Margin (chosen − rejected)",
                                       "Accuracy (chosen ranked higher)"]
     assert all(len(p.names) in (0, len(p.metrics)) for p in grpo + dpo)  # a legend name per metric

@@ -41,6 +41,7 @@ ONLINE_PLOTS = (
     Plot("Reward", ("train/reward", "train/reward_std"), "reward", names=("mean", "spread (std)"),
          rising=True),
     Plot("KL to the start", ("train/kl",), "nats per token", names=("KL",)),
+    Plot("Entropy of the answers", ("train/entropy",), "nats per token", names=("entropy",)),
     Plot("Completion length", ("completions/mean_length",), "tokens", names=("mean length",)),
     Plot("Cut at the length limit", ("completions/clipped_ratio", "policy/clipped_recent"), "share",
          y_limits=(-0.02, 1.02), names=("this step", "recent steps")),
