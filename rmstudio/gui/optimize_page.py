@@ -11,7 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.errors import RmstudioError
@@ -83,7 +84,15 @@ class OptimizePage(QWidget):
         self.warning.setStyleSheet("color: #b26a00; font-weight: bold;")
         self.warning.hide()
         right_layout.addWidget(self.warning)
-        right_layout.addWidget(self.panel, 1)
+        right_layout.addWidget(self.panel, 3)
+        self.samples_title = QLabel("Sample answers appear here every few steps, with their rewards.")
+        self.samples = QTableWidget(0, 3)
+        self.samples.setObjectName("policy_samples")
+        self.samples.setHorizontalHeaderLabels(["reward", "answer", "prompt"])
+        self.samples.horizontalHeader().setStretchLastSection(True)
+        self.samples.setEditTriggers(QTableWidget.NoEditTriggers)
+        right_layout.addWidget(self.samples_title)
+        right_layout.addWidget(self.samples, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(right, "Live")
         self.results = OptimizeResults()
@@ -328,11 +337,26 @@ class OptimizePage(QWidget):
         if running and self.panel.job is not None:
             self.panel.job.sig_progress.connect(self._on_progress)
 
-    def _on_progress(self, _step: int, metrics: dict) -> None:
+    def _on_progress(self, step: int, metrics: dict) -> None:
+        samples = metrics.get("samples")
+        if isinstance(samples, list) and samples:
+            self._show_samples(step, samples)
         warning = metrics.get("warning")
         if isinstance(warning, str) and warning:
             self.warning.setText("⚠ " + warning)
             self.warning.show()
+
+    def _show_samples(self, step: int, samples: list[dict]) -> None:
+        self.samples_title.setText(f"Answers sampled at step {step}, best first:")
+        ordered = sorted(samples, key=lambda row: -float(row.get("reward", 0.0)))
+        self.samples.setRowCount(len(ordered))
+        for r, row in enumerate(ordered):
+            for c, text in enumerate((f"{float(row.get('reward', 0.0)):+.3f}", str(row.get("completion", "")),
+                                      str(row.get("prompt", "")))):
+                cell = QTableWidgetItem(text.replace("\n", " ")[:240])
+                cell.setToolTip(text)
+                self.samples.setItem(r, c, cell)
+        self.samples.resizeColumnToContents(0)
 
     def _send_pairs(self, pairs: list) -> None:
         if self.project is not None:

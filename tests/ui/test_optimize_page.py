@@ -67,6 +67,8 @@ def test_grpo_runs_live_through_the_run_panel_and_warns_about_clipped_answers(pa
     page.panel.plots.flush()
     assert len(page.panel.plots.values("train/reward")) == 3
     assert all(kl >= 0 for kl in page.panel.plots.values("train/kl"))
+    rewards = [float(page.samples.item(r, 0).text()) for r in range(page.samples.rowCount())]
+    assert rewards and rewards == sorted(rewards, reverse=True)  # the answers of step 0, best first
     assert not page.warning.isHidden() and "length" in page.warning.text().lower()
     with Project.open(page.project.path) as project:
         [run] = list_runs(project, "policy")

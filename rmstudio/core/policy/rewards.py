@@ -93,3 +93,28 @@ def check_reward(spec: str) -> None:
     if ":" not in spec:
         raise RewardSpecError(f"reward {spec!r}: no such reward model folder")
     reward_function(spec)
+
+
+class SampleTap:
+    """Wraps a run's reward function and, every ``every`` training steps, reports a few of the
+    answers it just scored with their rewards (``{"samples": [...]}`` through the recorder: a
+    window shows them as a table; numbers-only recording keeps them out of the project).
+
+    Only TRL's own calls are reported (it passes ``trainer_state``), so the guard's and
+    best-of-n's scoring with the same function never shows as training samples."""
+
+    def __init__(self, function: Callable, recorder, trainer, every: int = 5, rows: int = 6):
+        self.function, self.recorder, self.trainer = function, recorder, trainer
+        self.every, self.rows = max(1, every), rows
+        self.__name__ = getattr(function, "__name__", "reward")
+        self._last_step = -1
+
+    def __call__(self, prompts: list, completions: list, **kwargs) -> list[float]:
+        rewards = self.function(prompts, completions, **kwargs)
+        step = self.trainer.state.global_step
+        if "trainer_state" in kwargs and step != self._last_step and step % self.every == 0:
+            self._last_step = step
+            samples = [{"prompt": as_text(p).text[-300:], "completion": as_text(c).text[:600],
+                        "reward": float(r)} for p, c, r in list(zip(prompts, completions, rewards))[:self.rows]]
+            self.recorder.log(step, {"samples": samples})
+        return rewards

@@ -311,6 +311,10 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
     trainer, too_long = build_trainer(config, model, tokenizer, train, held, checkpoints,
                                       [callback, watch] + checks.callbacks, device, bf16)
     checks.attach(trainer)
+    if config.method in ONLINE:  # a few scored answers every few steps, for the window's table
+        from rmstudio.core.policy.rewards import SampleTap
+
+        trainer.reward_funcs[0] = SampleTap(trainer.reward_funcs[0], recorder, trainer)
     _quiet(trainer)
     resume_from = get_last_checkpoint(str(checkpoints)) if config.resume else None
     started = time.perf_counter()
