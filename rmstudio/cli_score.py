@@ -209,8 +209,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--prompt", required=True, help="the prompt the response answers")
     p.add_argument("--response", required=True, help="the response whose reward is explained")
     p.add_argument("--method", choices=["prefix", "occlusion"], default="prefix",
-                   help="prefix: each token's change in the reward read so far (one forward pass, the "
-                   "default); occlusion: the reward lost when each word is left out")
+                   help="prefix: each token's change in the reward read so far (one forward pass; "
+                   "default: prefix); occlusion: the reward lost when each word is left out")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_reports_bad_input(cmd_explain))
 
