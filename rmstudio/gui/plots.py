@@ -10,6 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QWidget
 
+from rmstudio.gui.plot_export import install_save_menu
+
 # A colour-blind friendly cycle (Okabe-Ito, then Tableau): runs and splits keep their colour.
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
           "#8c564b", "#7f7f7f"]
@@ -48,6 +50,7 @@ def make_plot(parent: QWidget | None, title: str, x_label: str = "step", y_label
         fill.setAlpha(170)  # curves stay visible under the legend
         item.addLegend(offset=(-8, 8), labelTextColor=text, brush=fill)
     plot.setMinimumHeight(150)
+    install_save_menu(plot)  # right-click: save as PNG or SVG
     return plot
 
 
