@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from rmstudio.gui.plots import color, make_plot
+from rmstudio.gui.report_button import ReportButton
 from rmstudio.gui.worker import start_job
 
 
@@ -53,6 +54,8 @@ class OptimizeResults(QWidget):
         row.addWidget(QLabel("Export"))
         row.addWidget(self.export_step)
         row.addWidget(self.export_button)
+        self.report_button = ReportButton()  # the run's settings, figures and curves as one HTML file
+        row.addWidget(self.report_button, 1)
         row.addStretch(1)
         layout.addLayout(row)
         row = QHBoxLayout()
@@ -95,6 +98,8 @@ class OptimizeResults(QWidget):
         self.pairs.setRowCount(0)
         self.verdict.setText("")
         self.kl_plot.getPlotItem().clear()
+        run_id = self.result.get("run_id")
+        self.report_button.set_run(self.project.path if self.project is not None and run_id else None, run_id)
         if not self.result:
             self.headline.setText("Results appear here when a run ends.")
             self._update()

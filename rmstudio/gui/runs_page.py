@@ -19,6 +19,7 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.pages import heading
 from rmstudio.gui.plots import color, make_plot, place_legend
+from rmstudio.gui.report_button import ReportButton
 
 COLUMNS = ["Run", "Kind", "Name", "Status", "Started", "Duration", "Val accuracy"]
 PREFERRED_KEYS = ("val/accuracy", "val/loss", "train/loss", "train/accuracy")
@@ -102,6 +103,8 @@ class RunsPage(QWidget):
         detail_layout.addWidget(self.details, 1)
         self.export_bar = ModelExportBar()  # one selected run that saved a model
         detail_layout.addWidget(self.export_bar)
+        self.report_button = ReportButton()  # one selected run
+        detail_layout.addWidget(self.report_button)
         lower.addWidget(detail_box)
         lower.setSizes([700, 420])
         splitter.addWidget(lower)
@@ -233,6 +236,8 @@ class RunsPage(QWidget):
 
     def _show_details(self, ids: list[int]) -> None:
         self._show_export(ids)
+        one = self.project is not None and len(ids) == 1
+        self.report_button.set_run(self.project.path if one else None, ids[0] if one else None)
         if self.project is None or not ids:
             if self.runs:
                 self.details.setHtml("<i>Select a run to see its settings, errors and files.</i>")

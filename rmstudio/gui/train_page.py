@@ -93,6 +93,7 @@ class TrainPage(QWidget):
             self.results.clear()
             self.panel.reset()
         self.project = project
+        self.results.set_project_path(project.path if project is not None else None)
         self.refresh_preview()
 
     def set_annotator(self, name: str) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.plots import SPLIT_COLORS, make_plot
+from rmstudio.gui.report_button import ReportButton
 
 
 def _pct(value) -> str:
@@ -58,6 +59,7 @@ class ResultsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.project_path = None  # where the shown run is recorded (set_project_path)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.headline = QLabel("")
@@ -94,6 +96,8 @@ class ResultsPanel(QWidget):
         left.addWidget(self.details, 1)
         self.export_bar = ModelExportBar()  # hidden until a run saved a model
         left.addWidget(self.export_bar)
+        self.report_button = ReportButton()  # hidden until a run of a known project is shown
+        left.addWidget(self.report_button)
         bottom.addLayout(left, 1)
 
         self.mistakes_panel = QWidget()
@@ -136,11 +140,17 @@ class ResultsPanel(QWidget):
         self.relabel_button.setEnabled(False)
         self.relabel_status.setText("")
         self.export_bar.set_model(None)
+        self.report_button.set_run(None, None)
+
+    def set_project_path(self, path) -> None:
+        """The project the shown runs belong to: 'Save report…' reads the run from it."""
+        self.project_path = path
 
     def show_result(self, result: dict) -> None:
         self.clear()
         self.result = result
         self.export_bar.set_model(result.get("model_dir"), result.get("run_id"))
+        self.report_button.set_run(self.project_path, result.get("run_id"))
         evaluation = result.get("evaluation") or {}
         metrics = result.get("metrics") or {
             **{f"train/{k}": v for k, v in (result.get("train") or {}).items()},
