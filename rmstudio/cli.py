@@ -366,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_parsers(sub)
     from rmstudio.cli_optimize import add_parsers as add_optimize_parsers
     add_optimize_parsers(sub)
+    from rmstudio.cli_report import add_parsers as add_report_parsers
+    add_report_parsers(sub)
     return parser
 
 
