@@ -163,3 +163,33 @@ def test_the_report_of_a_real_instant_run(tmp_path):
     assert f"{result['val_pairs']}" in section(html, "Data")
     assert "Reliability" in section(html, "Evaluation")
     assert result["model_dir"] in section(html, "Files")
+
+
+def test_a_policy_run_has_its_declared_plots_and_reward_against_sqrt_kl(project):
+    from rmstudio.core.policy.config import PolicyConfig
+
+    config = json.loads(json.dumps(asdict(PolicyConfig(method="grpo", policy="tiny", reward="rm",
+                                                       check_reward="check", guard_every=2)), default=list))
+    run_id = start_run(project, "policy", "grpo on tiny", config)
+    for step in range(1, 5):
+        log_metrics(project, run_id, step, {"train/reward": step / 4, "train/reward_std": 0.1,
+                                            "train/kl": step / 100})
+        if step % 2 == 0:
+            log_metrics(project, run_id, step, {"guard/proxy": step / 4, "guard/check": 0.3})
+    folder = project.path.parent / "policy-run"
+    folder.mkdir()
+    history = [{"step": 2, "sqrt_kl": 0.1, "proxy": 0.5, "check": 0.3},
+               {"step": 4, "sqrt_kl": 0.2, "proxy": 1.0, "check": 0.3}]
+    (folder / "result.json").write_text(json.dumps({
+        "status": "finished", "train_items": 12, "held_out_items": 4, "steps": 4,
+        "guard": {"history": history}, "best_of_n": [{"sqrt_kl": 0.15, "proxy": 0.7, "check": 0.35}]}))
+    add_artifact(project, run_id, "evaluation", str(folder / "result.json"))
+    finish_run(project, run_id, "finished")
+    html = build_report(project, run_id)
+    parse(html)
+    curves = section(html, "Curves")
+    # GRPO's reward plot holds the mean and its spread; the guard's plot its two rewards.
+    assert "<title>Reward</title>" in curves and "spread (std)" in curves
+    assert "<title>Over-optimisation guard</title>" in curves and "check reward" in curves
+    assert "Reward against √KL" in section(html, "Evaluation")
+    assert "12" in section(html, "Data") and "held-out prompts" in section(html, "Data")
