@@ -162,6 +162,7 @@ def test_the_report_of_a_real_instant_run(tmp_path):
         assert key in results and f"{points[-1][1]:.4g}" in results
     assert f"{result['val_pairs']}" in section(html, "Data")
     assert "Reliability" in section(html, "Evaluation")
+    assert "<h2>Curves</h2>" not in html  # an instant fit logs one point per metric: no curves to draw
     assert result["model_dir"] in section(html, "Files")
 
 

@@ -61,7 +61,8 @@ def _measure(metric: str) -> str:
 
 
 def chart_groups(metrics: dict, plots: tuple[Plot, ...] | None) -> list[tuple[Plot, list[str]]]:
-    """Each chart of the report and the recorded metrics on it, in the kind's order first."""
+    """Each chart of the report and the recorded metrics on it, in the kind's order first; a
+    chart whose metrics have one point each is left out."""
     groups, placed = [], set()
     for plot in plots or ():
         present = [m for m in plot.metrics if metrics.get(m)]
@@ -73,7 +74,8 @@ def chart_groups(metrics: dict, plots: tuple[Plot, ...] | None) -> list[tuple[Pl
         if metric not in placed and metrics[metric]:
             by_measure.setdefault(_measure(metric), []).append(metric)
     groups += [(Plot(measure, tuple(names)), names) for measure, names in by_measure.items()]
-    return groups
+    # One point is no curve (an instant fit logs each metric once): the results table has it.
+    return [(plot, names) for plot, names in groups if any(len(metrics[m]) > 1 for m in names)]
 
 
 def _curve_chart(plot: Plot, names: list[str], metrics: dict) -> str:
