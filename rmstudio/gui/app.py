@@ -8,6 +8,7 @@ import sys
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from rmstudio.core.data.demo import HH_WARNING, demo_project_path
+from rmstudio.gui.fonts import install_emoji_fallback
 from rmstudio.gui.startup import app_icon, configure_logging, install_excepthook, platform_problem
 
 
@@ -24,6 +25,7 @@ def run_app(project: str | None = None, demo: str | None = None) -> int:
     app.setOrganizationName("rmstudio")
     app.setDesktopFileName("rmstudio")  # Wayland matches the window to rmstudio.desktop's icon
     app.setWindowIcon(app_icon())
+    install_emoji_fallback()
     logging.getLogger("rmstudio").info("rmstudio starting; log at %s", log_path)
     window = MainWindow()
     install_excepthook(window)

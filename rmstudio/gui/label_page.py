@@ -33,7 +33,9 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.label_diff import diff_view
 from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.label_render import flat_response, text_html
-from rmstudio.gui.label_view import LABEL_KEYS, ORDERS, SAID, build_empty_view, build_pair_view, build_progress_bar
+from rmstudio.gui.label_view import (
+    LABEL_KEYS, ORDERS, SAID, better_saved_text, build_empty_view, build_pair_view, build_progress_bar,
+)
 from rmstudio.gui.pages import heading
 from rmstudio.gui.store_writer import StoreWriter
 
@@ -183,6 +185,7 @@ class LabelPage(QWidget):
         role_color = self.palette().link().color().name()
         self.prompt_header.setText(f"Prompt  ·  pair #{c.id}{self.review_note}")
         self.prompt_view.setHtml(text_html(c.prompt, role_color, turns=True))
+        self.splitter.fit_prompt()
         # The last turn is the one being answered: show the end of a long conversation.
         bar = self.prompt_view.verticalScrollBar()
         bar.setValue(bar.maximum())
@@ -360,6 +363,8 @@ class LabelPage(QWidget):
             return
         self.note.clear()
         self.better_edit.clear()
+        if result["op"] == "add_better_response":  # says why the counters jump by more than one
+            self._said = better_saved_text(result["comparisons_added"])
         self.status.setText(f"Saved ✓  ({self._said})")
         self.show_next()
         self.sig_labeled.emit()  # after the next pair is on screen

@@ -99,7 +99,6 @@ class MainWindow(QMainWindow):
         self.status_annotator = QLabel(f"Annotator: {self.annotator}")
         self._build_annotator_bar()
         self.status_device = QToolButton()
-        self.status_device.setText("Device: …")
         self.status_device.setAutoRaise(True)
         self.status_device.setPopupMode(QToolButton.InstantPopup)
         self.status_device.setToolTip("The compute device for generation; click to choose another.")
@@ -166,6 +165,7 @@ class MainWindow(QMainWindow):
         settings_menu.addAction(self.live_action)
         self.status_device.setMenu(self.device_menu)
         self.data_page.device_preference = chosen if chosen in self.device_actions else "auto"
+        self._show_device()  # the saved choice at once; what Auto found once torch has looked
 
     def device_preference(self) -> str:
         """The chosen device ('auto', 'cpu', 'cuda', 'mps'), or 'auto' where it is not available."""
@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         chosen = str(self.settings.value("device", "auto") or "auto").lower()
         effective = self.device_preference()
         if effective == "auto":
-            found = self.device_detected or "…"
+            found = self.device_detected or "auto (detecting…)"
             note = " (chosen one not available)" if chosen not in ("auto", effective) else ""
             self.status_device.setText(f"Device: {found}{note}")
         else:

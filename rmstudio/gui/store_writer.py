@@ -123,9 +123,11 @@ class StoreWriter(QObject):
                 result["deleted"] = project.delete_label(request["comparison_id"],
                                                          request["annotator"])
             elif op == "add_better_response":
-                result["response_id"] = add_better_response(
+                saved = add_better_response(
                     project, request["comparison_id"], request["annotator"], request["text"],
                     note=request.get("note"))
+                result.update(response_id=saved.response_id,
+                              comparisons_added=saved.comparisons_added)
             elif op == "backup":
                 try:  # a failed backup is news, not a failed label: it goes in the result
                     if request["min_minutes"] is None:
