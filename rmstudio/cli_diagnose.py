@@ -11,8 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-from rmstudio.core.errors import RmstudioError
-
 SHOWN_DISAGREEMENTS = 10
 
 
@@ -20,26 +18,11 @@ def _num(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _pairs(args) -> list:
-    from rmstudio.core.reward.diagnostics import file_pairs, project_pairs
-    from rmstudio.core.store.project import SUFFIX, Project
-
-    source = Path(args.source)
-    if not source.exists():
-        raise RmstudioError(f"{source}: no such project or file")
-    if source.suffix != SUFFIX:
-        if args.run is not None:
-            raise RmstudioError("--run names a run of a project; the labeled set here is a file")
-        return file_pairs(source)
-    with Project.open(source) as project:
-        return project_pairs(project, args.run)
-
-
 def cmd_diagnose(args) -> int:
     from rmstudio.cli_score import _Bar, _load, _write_atomically
-    from rmstudio.core.reward.diagnostics import diagnose
+    from rmstudio.core.reward.diagnostics import diagnose, labeled_set
 
-    pairs = _pairs(args)  # a bad set is reported before the model loads
+    pairs = labeled_set(args.source, args.run)  # a bad set is reported before the model loads
     args.normalized = False  # raw rewards: the figures compare a model with itself
     model = _load(args)
     bar = _Bar("scoring", "pairs", len(pairs))

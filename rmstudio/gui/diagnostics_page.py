@@ -34,18 +34,14 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _job(project_path: str | None, set_kind: str, run_id: int | None, file: str, model_path: str):
+def _job(source: str, run_id: int | None, model_path: str):
     """What runs on the worker thread: read the set, load the model, diagnose; None if cancelled."""
 
     def job(sink):
-        from rmstudio.core.reward.diagnostics import DiagnosisCancelled, diagnose, file_pairs, project_pairs
+        from rmstudio.core.reward.diagnostics import DiagnosisCancelled, diagnose, labeled_set
         from rmstudio.core.reward.scoring import load_reward_model
 
-        if set_kind == FILE:
-            pairs = file_pairs(file)
-        else:  # its own connection: an SQLite connection must not cross threads
-            with Project.open(project_path) as project:
-                pairs = project_pairs(project, run_id if set_kind == VALIDATION else None)
+        pairs = labeled_set(source, run_id)  # its own connection: none may cross threads
         sink.log(0, {"message": f"Loading the model to score {len(pairs):,} labels…"})
         scorer = load_reward_model(model_path)
         sink.log(0, {"message": f"Scoring {len(pairs):,} labels…"})
@@ -70,6 +66,7 @@ class DiagnosticsPage(QWidget):
         self.result = None
         self._job = None
         self._relabel_request: int | None = None
+        self._trained_run: int | None = None
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 16, 16, 16)
@@ -284,8 +281,11 @@ class DiagnosticsPage(QWidget):
             self.status.setText(problem)
             return
         entry = self._run_entry()
-        job = _job(str(self.project.path) if self.project is not None else None, self.set_box.currentData(),
-                   entry.run_id if entry else None, self.file, self.model_path())
+        # All the labels include those the model trained on: the headline says so.
+        self._trained_run = entry.run_id if entry and self.set_box.currentData() == ALL else None
+        kind = self.set_box.currentData()
+        job = _job(self.file if kind == FILE else str(self.project.path),
+                   entry.run_id if kind == VALIDATION else None, self.model_path())
         self.progress.setRange(0, 0)  # busy until the first count arrives
         self.progress.show()
         self.status.setText("Reading the set…")
@@ -348,9 +348,12 @@ class DiagnosticsPage(QWidget):
                 f"<span style='font-size:20px; font-weight:600'>Accuracy {_pct(d.accuracy)}</span> on "
                 f"{len(d.rows):,} pairs vs random <b>50%</b> and prefer-longer "
                 f"<b>{_pct(d.baseline_longer)}</b> · "
-                f"{len(d.disagreements):,} disagreements · ECE {d.ece:.3f} · reward–length Pearson {corr} "
-                f"(lengths in {d.length_unit})"
-                + (f" · {d.ties_left_out:,} ties left out" if d.ties_left_out else ""))
+                f"{len(d.disagreements):,} disagreement{'s' * (len(d.disagreements) != 1)} · "
+                f"ECE {d.ece:.3f} · "
+                f"reward–length Pearson {corr} (lengths in {d.length_unit})"
+                + (f" · {d.ties_left_out:,} ties left out" if d.ties_left_out else "")
+                + (f"<br><small>These include the pairs run #{self._trained_run} trained on; its validation "
+                   "split is the held-out reading.</small>" if self._trained_run is not None else ""))
         diagnostics_plots.fill_annotator_table(self.annotators, d)
         self._fill_disagreements(d)
         self.sig_diagnosed.emit(d)

@@ -44,7 +44,7 @@ def test_diagnose_a_file_and_bad_input_is_one_line(instant_dir, tmp_path, capsys
 
     for argv, expected in (
             ([str(instant_dir), str(tmp_path / "nothing.jsonl")], "no such project or file"),
-            ([str(instant_dir), str(data), "--run", "1"], "--run names a run of a project"),
+            ([str(instant_dir), str(data), "--run", "1"], "a run's validation split needs its project"),
             ([str(tmp_path / "no-model"), str(data)], "no such model folder")):
         assert main(["diagnose", *argv]) == 2
         err = capsys.readouterr().err.strip()

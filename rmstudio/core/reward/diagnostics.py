@@ -227,3 +227,22 @@ def file_pairs(path) -> list[TrainingPair]:
     if not pairs:
         raise FormatError(path, "no labeled pairs (prompt with chosen/rejected, or a/b with a choice)")
     return pairs
+
+
+def labeled_set(source, run_id: int | None = None) -> list[TrainingPair]:
+    """The labeled pairs of ``source``: a project file (all of them, or the validation split of
+    reward run ``run_id``) or a preference file. Opens its own connection (any thread may call)."""
+    from pathlib import Path
+
+    from rmstudio.core.errors import RmstudioError
+    from rmstudio.core.store.project import SUFFIX, Project
+
+    source = Path(source)
+    if not source.exists():
+        raise RmstudioError(f"{source}: no such project or file")
+    if source.suffix != SUFFIX:
+        if run_id is not None:
+            raise RmstudioError(f"{source} is a file, not a project: a run's validation split needs its project")
+        return file_pairs(source)
+    with Project.open(source) as project:
+        return project_pairs(project, run_id)
