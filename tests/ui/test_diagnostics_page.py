@@ -98,3 +98,48 @@ def test_a_file_set_is_diagnosed_but_cannot_go_to_the_queue(made, qtbot, instant
     page.run()
     qtbot.waitUntil(lambda: "Could not diagnose" in page.status.text(), timeout=WAIT_MS)
     assert "gone.jsonl" in page.status.text() and "Traceback" not in page.status.text()
+
+
+def _wait_for_cancel(sink):
+    """Stands in for a long diagnosis: reports, then waits until the page asks it to stop."""
+    import time
+
+    from rmstudio.core.reward.diagnostics import DiagnosisCancelled
+
+    for step in range(100_000):
+        sink.log(step, {"total": 100_000})
+        if sink.should_stop():
+            raise DiagnosisCancelled("cancelled")
+        time.sleep(0.01)
+    raise AssertionError("the page never asked the diagnosis to stop")
+
+
+def test_cancel_stops_the_job_and_shows_nothing_partial(made, qtbot, instant_dir, monkeypatch):
+    import rmstudio.core.reward.diagnostics as diagnostics
+
+    page, _project = made
+    monkeypatch.setattr(diagnostics, "diagnose", lambda _scorer, _pairs, sink: _wait_for_cancel(sink))
+    page.use_model_folder(str(instant_dir))
+    page.run()
+    qtbot.waitUntil(lambda: page.progress.maximum() == 100_000, timeout=WAIT_MS)  # progress is live
+    page.cancel_button.click()
+    qtbot.waitUntil(lambda: "Cancelled" in page.status.text(), timeout=WAIT_MS)
+    assert page.run_button.isEnabled() and page.result is None and page.disagreements.rowCount() == 0
+
+    page.run()  # closing the project while a diagnosis runs stops it and waits for its thread
+    qtbot.waitUntil(lambda: page.progress.maximum() == 100_000, timeout=WAIT_MS)
+    page.set_project(None)
+    assert page._job is None and page.writer is None and not page.run_button.isEnabled()
+
+
+def test_the_window_lists_diagnose_right_after_score(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from rmstudio.gui.main_window import MainWindow
+
+    window = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    titles = [window.nav.item(i).text() for i in range(window.nav.count())]
+    assert titles[titles.index("Score") + 1] == "Diagnose"
+    assert window.pages.widget(titles.index("Diagnose")) is window.diagnostics_page
+    window.close()
