@@ -108,6 +108,16 @@ def test_every_figure_matches_a_hand_count():
     assert out["disagreements"][0]["comparison_id"] == 2 and "p_chosen" in out["rows"][0]
 
 
+def test_average_ranks_share_ties_like_the_slow_count():
+    from rmstudio.core.reward.diagnostics import average_ranks
+    from rmstudio.core.reward.evaluate import _ranks
+
+    values = np.random.default_rng(1).integers(0, 12, 300).astype(float)
+    assert average_ranks(values) == pytest.approx(_ranks(values))
+    few = [3.0, 1.0, 3.0, 2.0]
+    assert list(average_ranks(few)) == _hand_ranks(few) == [2.5, 0.0, 2.5, 1.0]
+
+
 def test_wilson_interval_matches_the_formula():
     low, high = wilson_interval(8, 10)
     z = 1.959963984540054
