@@ -45,7 +45,7 @@ def made(qtbot, tmp_path):
     project.close()
 
 
-def test_runs_shows_the_tables_and_sends_ticked_pairs_to_the_queue(made, qtbot, instant_dir):
+def test_runs_shows_the_tables_and_sends_ticked_pairs_to_the_queue(made, qtbot, instant_dir, tmp_path):
     from rmstudio.core.reward.diagnostics import diagnose, project_pairs
     from rmstudio.core.reward.scoring import load_reward_model
     from rmstudio.gui.diagnostics_page import VALIDATION
@@ -66,7 +66,7 @@ def test_runs_shows_the_tables_and_sends_ticked_pairs_to_the_queue(made, qtbot, 
     assert page.annotators.rowCount() == len(expected.by_annotator) > 0
     assert page.disagreements.rowCount() == len(expected.disagreements) >= 2
     assert f"Accuracy {100 * expected.accuracy:.1f}%" in page.headline.text()
-    page.grab().save("/tmp/diag-page.png")
+    assert page.grab().save(str(tmp_path / "diagnose.png"))  # a screenshot to look at when it fails
 
     picked = [page.disagreements.item(row, 0) for row in (0, 1)]
     for item in picked:
