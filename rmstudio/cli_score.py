@@ -188,7 +188,7 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add `score` and `explain` to the `rmstudio` command's subparsers."""
+    """Add `score`, `explain` and `diagnose` to the `rmstudio` command's subparsers."""
     def common(p):
         p.add_argument("model", help="a reward model folder rmstudio saved (instant or fine-tuned)")
         p.add_argument("--normalized", action="store_true",
@@ -213,6 +213,10 @@ def add_parsers(sub) -> None:
                    "default: prefix); occlusion: the reward lost when each word is left out")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_reports_bad_input(cmd_explain))
+
+    from rmstudio.cli_diagnose import add_parser as add_diagnose_parser
+
+    add_diagnose_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from rmstudio.core.store.project import SUFFIX, Project
 from rmstudio.gui.backup_actions import BackupScheduler, choose_and_restore, offer_restore
 from rmstudio.gui.browse_page import BrowsePage
 from rmstudio.gui.data_page import DataPage
+from rmstudio.gui.diagnostics_page import DiagnosticsPage
 from rmstudio.gui.help_menu import install_help_menu
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
@@ -57,13 +58,15 @@ class MainWindow(QMainWindow):
         self.browse_page = BrowsePage()
         self.train_page = TrainPage()
         self.score_page = ScorePage()
+        self.diagnostics_page = DiagnosticsPage()
         self.optimize_page = OptimizePage()
         self.runs_page = RunsPage()
         self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page,
-                              self.train_page, self.score_page, self.optimize_page, self.runs_page]
+                              self.train_page, self.score_page, self.diagnostics_page, self.optimize_page,
+                              self.runs_page]
         built = {"Data": self.data_page, "Label": self.label_page, "Rank": self.ranking_page,
                  "Browse": self.browse_page, "Train": self.train_page, "Score": self.score_page,
-                 "Optimize": self.optimize_page, "Runs": self.runs_page}
+                 "Diagnose": self.diagnostics_page, "Optimize": self.optimize_page, "Runs": self.runs_page}
         for title, page in built.items():  # the workspaces in the order of the loop they serve
             self.nav.addItem(title)
             self.pages.addWidget(page)
@@ -335,6 +338,7 @@ class MainWindow(QMainWindow):
         self.train_page.set_writer(self.label_page.writer)  # runs are recorded by the one writer
         self.score_page.set_writer(self.label_page.writer)  # so are the pairs Score sends to labeling
         self.optimize_page.set_writer(self.label_page.writer)
+        self.diagnostics_page.set_writer(self.label_page.writer)  # pairs sent back to the label queue
         self.stack.setCurrentWidget(self.workspace)
         self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
 
