@@ -22,8 +22,13 @@ from PySide6.QtWidgets import (
 import rmstudio
 from rmstudio.core.paths import cache_dir, data_dir, log_file
 from rmstudio.gui.label_view import ACTION_BUTTONS
+from rmstudio.gui.run_panel import START_KEYS
 
 SHORTCUT_KEY = "?"
+
+
+def _native_keys(keys: str) -> str:
+    return QKeySequence(keys).toString(QKeySequence.NativeText)
 
 
 def _native(standard: QKeySequence.StandardKey) -> str:
@@ -59,6 +64,8 @@ def shortcut_rows(window: QMainWindow | None = None) -> list[tuple[str, str, str
         ("Label", "Ctrl+Enter", "Save the better response you wrote"),
         ("Rank", "Alt+↑ / Alt+↓", "Move the selected response up / down"),
         ("Rank", "Enter", "Save the ranking"),
+        ("Train, Optimize", _native_keys(START_KEYS), "Start the run (as the Start button)"),
+        ("Results, Runs", "Alt+X", "Export the model to a folder you choose"),
     ]
     return rows
 

@@ -20,6 +20,7 @@ from rmstudio.gui.browse_page import BrowsePage
 from rmstudio.gui.data_page import DataPage
 from rmstudio.gui.diagnostics_page import DiagnosticsPage
 from rmstudio.gui.help_menu import install_help_menu
+from rmstudio.gui.workspace_menu import install_workspace_menu
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
 from rmstudio.gui.ranking_page import RankingPage
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.backups.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menu()
         self._build_device_menu()
+        install_workspace_menu(self, self.nav)
         install_help_menu(self)
         if self.live_action.isChecked():
             self.live_model.set_enabled(True)

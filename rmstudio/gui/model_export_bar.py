@@ -32,7 +32,7 @@ class ModelExportBar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         row = QHBoxLayout()
-        self.export_button = QPushButton("Export model…")
+        self.export_button = QPushButton("E&xport model…")
         self.export_button.setToolTip("Copy this run's model folder to a folder you choose (a new or "
                                       "empty one; a folder with files gets a new folder inside it).")
         self.export_button.clicked.connect(self.export_clicked)

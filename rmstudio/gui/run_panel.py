@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
@@ -28,6 +29,9 @@ from rmstudio.gui.run_job import RunJob
 from rmstudio.gui.store_writer import StoreWriter
 
 ETA_AFTER_S = 2.0  # an estimate from the first second of a stage is mostly noise
+
+
+START_KEYS = "Ctrl+Return"
 
 
 class RunPanel(QWidget):
@@ -83,6 +87,10 @@ class RunPanel(QWidget):
         self.resume_button.clicked.connect(lambda: self.sig_start_requested.emit(True))
         for button in (self.start_button, self.cancel_button, self.resume_button):
             buttons.addWidget(button)
+        # Ctrl+Enter starts from anywhere in the window while this panel is shown (a hidden
+        # panel's shortcut does not fire, so Train's and Optimize's never both answer).
+        start = QShortcut(QKeySequence(START_KEYS), self, context=Qt.WindowShortcut)
+        start.activated.connect(lambda: self.start_button.isEnabled() and self.start_button.click())
         self._update_buttons()
 
     # -- what the page tells the panel ---------------------------------------------------
