@@ -158,3 +158,40 @@ def test_from_project_fills_the_prompt_and_its_responses(page, qtbot):
     assert dialog.list.count() == 0 and not dialog.use_button.isEnabled()
     assert "No prompt matches" in dialog.note.text()
     dialog.reject()
+
+
+def test_cancel_while_waiting_for_the_reward_model_drops_the_run(page, qtbot, slow_generator, monkeypatch):
+    from rmstudio.core.reward import api
+
+    real = api.RewardModel.score
+
+    def slow(self, prompt, responses):
+        time.sleep(0.6)
+        return real(self, prompt, responses)
+
+    monkeypatch.setattr(api.RewardModel, "score", slow)
+    box, ranked = page.best_of_n, []
+    box.sig_ranked.connect(lambda prompt, result: ranked.append(result))
+    page.set_texts(PROMPT, [" Paris."])
+    page.score_now()
+    assert page.engine.busy and box.start(PROMPT, page.model_path())  # waits for the scoring
+    assert "Waiting for the reward model" in box.status.text()
+    box.cancel_button.click()
+    assert not box.running and box.status.text() == "Cancelled before anything was generated."
+    qtbot.waitUntil(lambda: not page.engine.busy, timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert ranked == [] and [c.text() for c in page.candidates] == [" Paris."]
+
+
+def test_a_generation_model_that_fails_to_load_is_one_line(page, qtbot, monkeypatch):
+    from rmstudio.core.models import loading
+
+    def broken(source, device="cpu", sink=None):
+        raise loading.ModelError("could not load model tiny: config.json is not valid JSON")
+
+    monkeypatch.setattr(loading, "load_causal_lm", broken)
+    box = page.best_of_n
+    assert box.start(PROMPT, page.model_path())
+    qtbot.waitUntil(lambda: not box.running, timeout=WAIT_MS)
+    assert box.status.text() == "Best-of-n failed: could not load model tiny: config.json is not valid JSON"
+    assert box.generate_button.isVisible() and len(page.candidates) == 2
