@@ -283,6 +283,8 @@ class ScorePage(QWidget):
         filled = [i for i, t in enumerate(texts) if t.strip()]
         if not path or not self.prompt.toPlainText().strip() or not filled:
             self.rewards = []
+            for candidate in self.candidates:
+                candidate.set_best(False)  # nothing is ranked now
             self.headline.setText("Type a prompt and a response." if path else "Choose a reward model.")
             return
         explain = self.explain_box.currentIndex()

@@ -152,6 +152,9 @@ def test_from_project_fills_the_prompt_and_its_responses(page, qtbot):
     assert page.prompt.toPlainText() == "capital question 1"
     assert [c.text() for c in page.candidates] == ["Paris is the capital 1", "Lyon 1"]
     assert len(page.rewards) == 2 and sum(c.best for c in page.candidates) == 1
+    page.prompt.setPlainText("")
+    page.score_now()
+    assert not any(c.best for c in page.candidates)  # nothing ranked, nothing marked
     dialog = page.open_project_prompts()
     dialog.search.setText("no such prompt")
     dialog.refresh()
