@@ -107,6 +107,10 @@ def _read_rows(path: str) -> list[tuple[int, dict, list[str], list[str]]]:
 
 
 def cmd_score(args) -> int:
+    if args.best_of is not None:
+        return _best_of_n(args)
+    if args.policy is not None:
+        raise RmstudioError("--policy is the model that writes responses for --best-of N: give --best-of too")
     if args.file is None and (args.prompt is None or args.response is None):
         raise RmstudioError("give --prompt and --response, or --file")
     if args.file is not None and (args.prompt is not None or args.response is not None):
@@ -146,6 +150,39 @@ def cmd_score(args) -> int:
     if pairs:
         print(f"accuracy {wins / pairs:.4f} on {pairs} pairs (reward_chosen > reward_rejected; a tie "
               "counts half)", file=summary)
+    return 0
+
+
+def _best_of_n(args) -> int:
+    """`score MODEL --prompt P --best-of N`: sample N responses with the policy, print them ranked,
+    one line each (rank, reward, the text as a JSON string so a newline never splits a line)."""
+    from rmstudio.core.models.generation import GenerationConfig
+    from rmstudio.core.models.loading import ModelSource, load_causal_lm, pick_device
+    from rmstudio.core.reward.best_of_n import MAX_N, best_of_n_responses, lm_generator
+
+    if args.prompt is None or args.response is not None or args.file is not None:
+        raise RmstudioError("--best-of N needs --prompt (and neither --response nor --file)")
+    if not 1 <= args.best_of <= MAX_N:
+        raise RmstudioError(f"--best-of must be from 1 to {MAX_N}, got {args.best_of}")
+    if not args.prompt.strip():
+        raise RmstudioError("--prompt is empty")
+    try:  # the sampling settings' own check, before any model is loaded
+        GenerationConfig(seed=args.seed, max_new_tokens=args.max_new_tokens)
+    except ValueError as exc:
+        raise RmstudioError(str(exc).replace("max_new_tokens", "--max-new-tokens")
+                            .replace("seed", "--seed")) from None
+    source = ModelSource.parse(args.policy or "embedded")  # a bad path is one line (ModelError)
+    model = _load(args)
+    device = pick_device(args.device)
+    policy, tokenizer = load_causal_lm(source, device=device)
+    generator = lm_generator(policy, tokenizer, seed=args.seed, max_new_tokens=args.max_new_tokens)
+    bar = _Bar("generating", "responses", args.best_of)
+    try:
+        ranked = best_of_n_responses(generator, model.score, args.prompt, args.best_of, sink=bar)
+    finally:
+        bar.close()
+    for item in ranked:
+        print(f"#{item.rank}\t{item.reward:+.6f}\t{json.dumps(item.text, ensure_ascii=False)}")
     return 0
 
 
@@ -202,6 +239,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--file", help="score a file of prompt/response or prompt/chosen/rejected rows "
                    "(JSONL, JSON, CSV, Parquet, .gz); adds reward (or reward_chosen / reward_rejected)")
     p.add_argument("--out", help="write the scored rows here as JSONL (default: stdout)")
+    p.add_argument("--best-of", type=int, metavar="N",
+                   help="with --prompt: sample N responses (1 to 16) with --policy, score them and print "
+                   "them ranked, best first: rank, reward and the response as a JSON string per line")
+    p.add_argument("--policy", metavar="MODEL",
+                   help="the model that writes the --best-of responses: a model folder, a .gguf file, "
+                   "a hub id (org/name) or 'embedded' (default: the embedded SmolLM2)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the --best-of sampling (default: 0)")
+    p.add_argument("--max-new-tokens", type=int, default=128,
+                   help="most tokens per --best-of response (default: 128)")
     p.set_defaults(func=_reports_bad_input(cmd_score))
 
     p = sub.add_parser("explain", help="which tokens or words move a response's reward")
