@@ -1,0 +1,233 @@
+"""Remembered layout, light/dark themes and the first-run tour (issue #19)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_jsonl
+
+from rmstudio.core.store.project import Project
+
+TIMEOUT = 180_000
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def keep_app_palette(qapp):
+    """A theme is application-wide: put back the palette so later tests see the usual one."""
+    before = qapp.palette()
+    yield
+    qapp.setPalette(before)
+
+
+@pytest.fixture
+def open_window(qtbot, settings):
+    """A function making a shown MainWindow on the test's settings; all are closed at the end."""
+    from rmstudio.gui.main_window import MainWindow
+
+    made = []
+
+    def make():
+        win = MainWindow(settings=settings)
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()
+
+
+@pytest.fixture
+def project_path(tmp_path):
+    path = tmp_path / "p.rmstudio"
+    with Project.create(path) as project:
+        from rmstudio.core.data.importer import import_files
+
+        import_files(project, [write_jsonl(tmp_path / "d.jsonl", [
+            {"prompt": f"q{i}", "chosen": "x", "rejected": "y"} for i in range(3)])])
+    return path
+
+
+def _window_colour_lightness(qapp) -> int:
+    from PySide6.QtGui import QPalette
+
+    return qapp.palette().color(QPalette.Window).lightness()
+
+
+# -- layout ---------------------------------------------------------------------------------
+
+def test_size_workspace_and_splitters_survive_close_and_reopen(open_window, project_path, qtbot):
+    from rmstudio.gui.window_state import splitters
+
+    first = open_window()
+    # Offscreen the screen is 800 px wide and the window's minimum wider: only the height is free.
+    first.resize(first.width(), 760)
+    size = first.size()
+    assert size.height() == 760
+    assert first.open_project(project_path)
+    first.nav.setCurrentRow(5)  # Score
+    assert first.nav.currentItem().text() == "Score"
+    splitter = splitters(first.project_pages)["ScorePage/0"]
+    splitter.setSizes([250, 750])
+    qtbot.waitUntil(lambda: splitter.sizes()[0] != 0, timeout=TIMEOUT)
+    wanted = splitter.sizes()
+    assert wanted[0] < wanted[1]
+    first.close()
+
+    second = open_window()
+    assert second.size() == size
+    assert second.open_project(project_path)
+    assert second.nav.currentItem().text() == "Score"
+    again = splitters(second.project_pages)["ScorePage/0"]
+    qtbot.waitUntil(lambda: again.sizes() == wanted, timeout=TIMEOUT)
+
+
+def test_every_page_with_a_splitter_is_remembered(open_window, settings):
+    window = open_window()
+    from rmstudio.gui.window_state import splitters
+
+    keys = set(splitters(window.project_pages))
+    assert {"LabelPage/0", "ScorePage/0", "TrainPage/0", "RunsPage/0", "BrowsePage/0"} <= keys
+    window.close()
+    assert {f"window/splitters/{key}" for key in keys} <= set(settings.allKeys())
+
+
+def test_an_empty_project_opens_on_data_whatever_was_last(open_window, settings, tmp_path):
+    settings.setValue("window/workspace", "Score")
+    path = tmp_path / "empty.rmstudio"
+    Project.create(path).close()
+    window = open_window()
+    assert window.open_project(path)
+    assert window.nav.currentItem().text() == "Data"
+
+
+def test_unreadable_saved_state_keeps_the_defaults(open_window, settings):
+    settings.setValue("window/geometry", "not bytes")
+    settings.setValue("window/splitters/ScorePage/0", 42)
+    window = open_window()
+    assert window.isVisible()
+
+
+# -- themes ---------------------------------------------------------------------------------
+
+def test_the_theme_choice_changes_the_palette_and_is_remembered(open_window, qapp, qtbot):
+    window = open_window()
+    assert window.theme.choice == "system"
+    assert window.theme.actions["system"].isChecked()
+    window.theme.actions["dark"].trigger()
+    assert _window_colour_lightness(qapp) < 128
+    # widgets hear of a new application palette through an event
+    qtbot.waitUntil(lambda: window.palette().color(window.palette().ColorRole.Window).lightness() < 128,
+                    timeout=TIMEOUT)
+    window.close()
+
+    again = open_window()
+    assert again.theme.choice == "dark"
+    assert again.theme.actions["dark"].isChecked()
+    assert _window_colour_lightness(qapp) < 128
+    again.theme.actions["light"].trigger()
+    assert _window_colour_lightness(qapp) > 128
+
+
+def test_system_follows_the_os_scheme_live_and_light_does_not(open_window, qapp, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    window = open_window()
+    monkeypatch.setattr(window.theme, "os_scheme", lambda: Qt.ColorScheme.Dark)
+    qapp.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert _window_colour_lightness(qapp) < 128
+    window.theme.set_choice("light")
+    qapp.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert _window_colour_lightness(qapp) > 128
+
+
+def test_role_colours_and_styled_widgets_follow_the_theme(open_window, qtbot):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QLabel
+
+    from rmstudio.gui.pages import heading
+    from rmstudio.gui.plots import make_plot
+    from rmstudio.gui.theme import ROLE_COLOURS, colour, themed_style
+
+    window = open_window()
+    note = QLabel("failed", window)
+    themed_style(note, "color: {error};")
+    title = heading("A heading")  # a stylesheet without colours keeps following the palette
+    title.setParent(window)
+    plot = make_plot(window, "loss")
+    window.theme.set_choice("light")
+    assert colour("error") == ROLE_COLOURS["error"][0] and ROLE_COLOURS["error"][0] in note.styleSheet()
+    window.theme.set_choice("dark")
+    assert colour("error") == ROLE_COLOURS["error"][1]
+    qtbot.waitUntil(lambda: ROLE_COLOURS["error"][1] in note.styleSheet(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: title.palette().color(QPalette.WindowText).lightness() > 128, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: plot.backgroundBrush().color().lightness() < 128, timeout=TIMEOUT)
+
+
+def test_the_heat_map_is_redrawn_for_a_new_theme(open_window, qtbot):
+    from rmstudio.gui.score_explain import ExplainView
+
+    window = open_window()
+    window.theme.set_choice("light")
+    view = ExplainView(window)
+    view._show(["good", " bad"], [1.0, -1.0])
+    light_html = view.heat.toHtml()
+    window.theme.set_choice("dark")
+    qtbot.waitUntil(lambda: view.heat.toHtml() != light_html, timeout=TIMEOUT)
+    assert view.weights == [1.0, -1.0]
+
+
+# -- the tour -------------------------------------------------------------------------------
+
+def test_the_tour_shows_on_first_run_and_not_after_skip(open_window, settings):
+    first = open_window()
+    assert first.tour.isVisible()
+    assert "step 1 of" in first.tour.heading.text()
+    first.tour.skip_button.click()
+    assert not first.tour.isVisible()
+    first.close()
+    assert settings.value("tour/seen") == "true"
+    assert not open_window().tour.isVisible()
+
+
+def test_the_tour_walks_the_loop_and_reopens_from_help(open_window, project_path):
+    from PySide6.QtCore import Qt
+
+    from rmstudio.gui.tour import STEPS
+
+    window = open_window()
+    assert window.open_project(project_path)
+    tour = window.tour
+    opened = []
+    for _ in STEPS[1:]:
+        tour.next_button.click()
+        opened.append(window.nav.currentItem().text())
+        assert not tour.note.isVisible()  # a project is open: the workspace is shown itself
+    assert opened == ["Label", "Train", "Score", "Optimize"]
+    tour.back_button.click()
+    assert window.nav.currentItem().text() == "Score"
+    tour.next_button.click()
+    assert tour.next_button.text() == "Finish"
+    tour.next_button.click()
+    assert not tour.isVisible()
+    assert str(window.settings.value("tour/seen")) == "true"
+    items = [window.nav.item(i) for i in range(window.nav.count())]
+    assert all(item.data(Qt.BackgroundRole) is None for item in items)  # no entry stays marked
+
+    window.help_menu.tour_action.trigger()
+    assert tour.isVisible() and "step 1 of" in tour.heading.text()
+
+
+def test_without_a_project_the_tour_says_to_open_one(open_window):
+    window = open_window()
+    window.tour.next_button.click()
+    assert window.stack.currentWidget() is window.welcome
+    assert not window.tour.note.isHidden()
