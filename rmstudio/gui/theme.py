@@ -28,7 +28,6 @@ ROLE_COLOURS = {
     "info": ("#1565c0", "#82b1ff"),
     "diff_background": ("#ffe08a", "#6b4f00"),
     "diff_text": ("#000000", "#ffffff"),
-    "tour_highlight": ("#fff3c4", "#4a3f12"),
 }
 
 

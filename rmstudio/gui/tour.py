@@ -2,7 +2,8 @@
 
 A panel floats over the bottom-right corner of the main window (a child widget, not a dialog:
 it blocks nothing, so the app can be used while it is open). Each step is one sentence and,
-once a project is open, switches the navigation to its workspace and marks that entry.
+once a project is open, opens its workspace (its navigation entry is then the selected one);
+before that it says to open a project.
 Back / Next / Skip; after Skip or the last step it is never shown by itself again
 (``tour/seen`` in QSettings); Help → Tour of rmstudio opens it again.
 """
@@ -12,13 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout
-
-from rmstudio.gui.theme import colour
 
 SEEN = "tour/seen"
 MARGIN = 16
+BOTTOM_CLEARANCE = 64  # the pages keep their main buttons along the bottom: stay above them
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,6 @@ class TourPanel(QFrame):
         super().__init__(window)
         self.window_, self.settings, self.steps = window, settings, steps
         self.step = 0
-        self._marked = None  # the nav item this step highlights
         self.setObjectName("tour")
         self.setFrameShape(QFrame.StyledPanel)
         self.setAutoFillBackground(True)
@@ -100,7 +98,7 @@ class TourPanel(QFrame):
         self.back_button.setEnabled(self.step > 0)
         self.next_button.setText("Finish" if self.step == len(self.steps) - 1 else "Next")
         self.note.setVisible(step.workspace is not None and not self._workspace_open())
-        self._mark(step.workspace)
+        self._open(step.workspace)
         self.adjustSize()
         self._place()
 
@@ -115,7 +113,6 @@ class TourPanel(QFrame):
 
     def _close(self, finished: bool) -> None:
         self.settings.setValue(SEEN, "true")
-        self._mark(None)
         self.hide()
         self.sig_closed.emit(finished)
 
@@ -123,31 +120,19 @@ class TourPanel(QFrame):
         window = self.window_
         return getattr(window, "stack", None) is not None and window.stack.currentWidget() is window.workspace
 
-    def _mark(self, workspace: str | None) -> None:
-        """Open ``workspace`` in the navigation (when a project is open) and mark its entry."""
-        if self._marked is not None:
-            self._marked.setData(Qt.BackgroundRole, None)
-            self._marked.setData(Qt.FontRole, None)
-            self._marked = None
+    def _open(self, workspace: str | None) -> None:
+        """Select ``workspace`` in the navigation, which opens it, when a project is open."""
         nav = getattr(self.window_, "nav", None)
-        if workspace is None or nav is None:
+        if workspace is None or nav is None or not self._workspace_open():
             return
         items = nav.findItems(workspace, Qt.MatchExactly)
-        if not items:
-            return
-        item = items[0]
-        if self._workspace_open():
-            nav.setCurrentItem(item)
-        item.setData(Qt.BackgroundRole, QColor(colour("tour_highlight")))
-        font = QFont(nav.font())
-        font.setBold(True)
-        item.setData(Qt.FontRole, font)
-        self._marked = item
+        if items:
+            nav.setCurrentItem(items[0])
 
     def _place(self) -> None:
         central = self.window_.centralWidget()
         area = central.geometry() if central is not None else self.window_.rect()
-        self.move(area.right() - self.width() - MARGIN, area.bottom() - self.height() - MARGIN)
+        self.move(area.right() - self.width() - MARGIN, area.bottom() - self.height() - BOTTOM_CLEARANCE)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.window_ and event.type() in (QEvent.Resize, QEvent.Show) and self.isVisible():
