@@ -227,3 +227,24 @@ def test_without_a_project_the_tour_says_to_open_one(open_window):
     window.tour.next_button.click()
     assert window.stack.currentWidget() is window.welcome
     assert not window.tour.note.isHidden()
+
+
+def test_the_label_page_redraws_its_highlights_for_a_new_theme(open_window, tmp_path, qtbot):
+    from rmstudio.gui.theme import ROLE_COLOURS
+
+    path = tmp_path / "near.rmstudio"
+    with Project.create(path) as project:
+        from rmstudio.core.data.importer import import_files
+
+        import_files(project, [write_jsonl(tmp_path / "near.jsonl", [
+            {"prompt": "How often?", "response_a": "Water it when the soil is dry, every two days.",
+             "response_b": "Water it when the soil is wet, every two days."}])])
+    window = open_window()
+    window.theme.set_choice("light")
+    assert window.open_project(path)
+    window.nav.setCurrentRow(1)
+    window.label_page.diff_check.setChecked(True)
+    light, dark = ROLE_COLOURS["diff_background"]
+    qtbot.waitUntil(lambda: light in window.label_page.left_view.toHtml(), timeout=TIMEOUT)
+    window.theme.set_choice("dark")
+    qtbot.waitUntil(lambda: dark in window.label_page.left_view.toHtml(), timeout=TIMEOUT)
