@@ -34,6 +34,9 @@ def open_window(qtbot, settings):
 
     def make():
         win = MainWindow(settings=settings)
+        # No device detection: it imports torch on a thread that close() waits for, which a
+        # loaded machine makes slow, and these tests never look at the device.
+        win._device_timer.stop()
         qtbot.addWidget(win)
         win.show()
         qtbot.waitExposed(win)
@@ -248,3 +251,47 @@ def test_the_label_page_redraws_its_highlights_for_a_new_theme(open_window, tmp_
     qtbot.waitUntil(lambda: light in window.label_page.left_view.toHtml(), timeout=TIMEOUT)
     window.theme.set_choice("dark")
     qtbot.waitUntil(lambda: dark in window.label_page.left_view.toHtml(), timeout=TIMEOUT)
+
+
+def _contrast(a, b) -> float:
+    """WCAG contrast ratio of two QColors."""
+    def luminance(c):
+        channels = [x / 255 for x in (c.red(), c.green(), c.blue())]
+        r, g, b = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_role_colours_read_on_their_theme(qapp, dark):
+    """Text roles reach WCAG AA (4.5:1) on both the window and the text areas of their theme."""
+    from PySide6.QtGui import QColor, QPalette
+
+    from rmstudio.gui.theme import ROLE_COLOURS, dark_palette, light_palette
+
+    palette = dark_palette() if dark else light_palette()
+    for role in ("error", "warning", "success", "info"):
+        for ground in (QPalette.Window, QPalette.Base):
+            ratio = _contrast(QColor(ROLE_COLOURS[role][int(dark)]), palette.color(ground))
+            assert ratio >= 4.5, (role, ground, round(ratio, 2))
+    diff_ratio = _contrast(QColor(ROLE_COLOURS["diff_text"][int(dark)]),
+                           QColor(ROLE_COLOURS["diff_background"][int(dark)]))
+    assert diff_ratio >= 4.5
+    for role in (QPalette.Text, QPalette.WindowText, QPalette.PlaceholderText, QPalette.Link):
+        assert _contrast(palette.color(role), palette.color(QPalette.Base)) >= 4.5, role
+
+
+def test_a_stored_theme_that_is_not_a_choice_means_system(open_window, settings):
+    settings.setValue("theme", "purple")
+    window = open_window()
+    assert window.theme.choice == "system"
+    with pytest.raises(ValueError, match="unknown theme 'purple'"):
+        window.theme.set_choice("purple")
+
+
+def test_the_window_icon_is_sharp_at_sizes_no_png_has(qapp):
+    from rmstudio.gui.startup import app_icon
+
+    pixmap = app_icon().pixmap(100, 100)
+    assert (pixmap.width(), pixmap.height()) == (100, 100)
