@@ -23,13 +23,14 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.core.models.loading import ModelError
 from rmstudio.core.store.project import Project
 from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.theme import colour, themed_style
 from rmstudio.gui.worker import start_job
 
 DEVICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
            ("mps", "MPS (Apple GPU)")]
 _DEFAULTS = {f.name: f.default for f in fields(GenerationConfig)}
-_ERROR_STYLE = "color: #c62828;"
-_NOTE_STYLE = "color: #5f6368; font-size: 12px;"
+_ERROR_STYLE = "color: {error};"  # a themed_style template (gui/theme.py)
+_NOTE_STYLE = "color: palette(placeholder-text); font-size: 12px;"
 
 
 def available_devices() -> set[str] | None:
@@ -173,7 +174,7 @@ class GenerateDialog(QDialog):
         self.config_error = QLabel("")
         self.config_error.setObjectName("config_error")
         self.config_error.setWordWrap(True)
-        self.config_error.setStyleSheet(_ERROR_STYLE)
+        themed_style(self.config_error, _ERROR_STYLE)
         self.config_error.hide()
         form.addRow(self.config_error)
         return box
@@ -439,5 +440,5 @@ class GenerateDialog(QDialog):
 
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(_ERROR_STYLE if error else "")
+        self.status_label.setStyleSheet(_ERROR_STYLE.format(error=colour("error")) if error else "")
         self.status_label.setVisible(bool(text))

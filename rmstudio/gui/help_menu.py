@@ -1,4 +1,4 @@
-"""The Help menu: keyboard shortcuts (also '?'), the log file, and About.
+"""The Help menu: keyboard shortcuts (also '?'), the tour, the log file, and About.
 
 ``install_help_menu(window)`` adds it to a QMainWindow's menu bar; it keeps no state on the
 window beyond the menu itself, so the main window needs one call and nothing else.
@@ -126,7 +126,7 @@ def about_html() -> str:
 
 
 class HelpMenu(QMenu):
-    """Help: Keyboard shortcuts, Open log file, About. Dialog openers are methods tests replace."""
+    """Help: Keyboard shortcuts, Tour, Open log file, About. Dialog openers are methods tests replace."""
 
     def __init__(self, window: QMainWindow):
         super().__init__("&Help", window)
@@ -138,6 +138,7 @@ class HelpMenu(QMenu):
         self.shortcuts_action.setShortcutContext(Qt.WidgetShortcut)
         self.key = QShortcut(QKeySequence(SHORTCUT_KEY), window)
         self.key.activated.connect(self.show_shortcuts)
+        self.tour_action = self._add("&Tour of rmstudio", self.show_tour)
         self.log_action = self._add("Open &log file", self.open_log)
         self.addSeparator()
         self.about_action = self._add("&About rmstudio", self.show_about)
@@ -156,6 +157,12 @@ class HelpMenu(QMenu):
         self.dialog.raise_()
         self.dialog.activateWindow()
         return self.dialog
+
+    def show_tour(self) -> None:
+        """The first-run tour again (gui/tour.py), from its first step."""
+        tour = getattr(self.window_, "tour", None)
+        if tour is not None:
+            tour.start()
 
     def open_log(self) -> bool:
         path = log_file()

@@ -7,7 +7,7 @@ is on disk before "Saved ✓" shows and before the next pair appears.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -38,6 +38,7 @@ from rmstudio.gui.label_view import (
 )
 from rmstudio.gui.pages import heading
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import colour, is_dark
 
 class LabelPage(QWidget):
     sig_labeled = Signal()  # a label (or undo) was committed and the next pair is shown
@@ -175,7 +176,7 @@ class LabelPage(QWidget):
             shown = {"a": "right" if self.swapped else "left", "b": "left" if self.swapped else "right",
                      "tie": "tie", "both_bad": "both bad", "skip": "skip"}[earlier.choice]
             said = f" (your earlier label: {shown})"
-        return f"  ·  <b style='color:#c77700'>sent back for review</b>{said}"
+        return f"  ·  <b style='color:{colour('warning')}'>sent back for review</b>{said}"
 
     def _render(self) -> None:
         if self.current is None:
@@ -191,8 +192,7 @@ class LabelPage(QWidget):
         bar.setValue(bar.maximum())
         note = ""
         if self.diff_check.isChecked():
-            dark = self.palette().base().color().lightness() < 128
-            view = diff_view(flat_response(left), flat_response(right), dark)
+            view = diff_view(flat_response(left), flat_response(right), is_dark(self.palette()))
             left_html, right_html, note = view.left, view.right, view.note
         else:
             left_html, right_html = text_html(left, role_color, False), text_html(right, role_color, False)
@@ -247,6 +247,11 @@ class LabelPage(QWidget):
                                (Qt.Key_Escape, False): self._close_better_box}
         else:
             self._shortcuts = {}
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:
+            self._render()  # its HTML holds colours chosen for the theme it was drawn on
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.Undo):

@@ -27,8 +27,11 @@ from rmstudio.gui.ranking_page import RankingPage
 from rmstudio.gui.runs_page import RunsPage
 from rmstudio.gui.optimize_page import OptimizePage
 from rmstudio.gui.score_page import ScorePage
+from rmstudio.gui.theme import install_theme
+from rmstudio.gui.tour import install_tour
 from rmstudio.gui.train_page import TrainPage
 from rmstudio.gui.welcome_page import WelcomePage
+from rmstudio.gui.window_state import restore_window_state, save_window_state, workspace_row
 from rmstudio.gui.worker import start_job
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
@@ -114,8 +117,11 @@ class MainWindow(QMainWindow):
         self.backups.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menu()
         self._build_device_menu()
+        self.theme = install_theme(self, self.settings)
         install_workspace_menu(self, self.nav)
         install_help_menu(self)
+        restore_window_state(self, self.settings, self.project_pages)
+        install_tour(self, self.settings)
         if self.live_action.isChecked():
             self.live_model.set_enabled(True)
         self.welcome.show_recent(self.recent_projects())
@@ -342,7 +348,9 @@ class MainWindow(QMainWindow):
         self.optimize_page.set_writer(self.label_page.writer)
         self.diagnostics_page.set_writer(self.label_page.writer)  # pairs sent back to the label queue
         self.stack.setCurrentWidget(self.workspace)
-        self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
+        # An empty project opens on Data (import first); others where the user last was.
+        has_pairs = project.counts()["comparisons"]
+        self.nav.setCurrentRow(workspace_row(self.settings, self.nav, 1) if has_pairs else 0)
 
     def _on_live_toggled(self, enabled: bool) -> None:
         self.settings.setValue("live_model", "true" if enabled else "false")
@@ -418,6 +426,7 @@ class MainWindow(QMainWindow):
                                                        "available": ["cpu"]}))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        save_window_state(self, self.settings, self.project_pages, self.nav)
         self._device_timer.stop()
         if self._device_job is not None:
             thread, _worker = self._device_job

@@ -27,6 +27,7 @@ from rmstudio.gui.optimize_results import OptimizeResults
 from rmstudio.gui.pages import heading, method_choice
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import themed_style
 
 _DEFAULTS = PolicyConfig(method="dpo")  # the defaults; dpo needs no reward to be made
 FOLDER = "__folder__"
@@ -81,7 +82,7 @@ class OptimizePage(QWidget):
         self.warning = QLabel("")
         self.warning.setObjectName("policy_warning")
         self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("color: #b26a00; font-weight: bold;")
+        themed_style(self.warning, "color: {warning}; font-weight: bold;")
         self.warning.hide()
         right_layout.addWidget(self.warning)
         right_layout.addWidget(self.panel, 3)

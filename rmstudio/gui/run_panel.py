@@ -27,6 +27,7 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.live_plots import LivePlots
 from rmstudio.gui.run_job import RunJob
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import themed_style
 
 ETA_AFTER_S = 2.0  # an estimate from the first second of a stage is mostly noise
 
@@ -246,7 +247,7 @@ class RunPanel(QWidget):
     def _on_failed(self, message: str, details: str) -> None:
         self._job_done()
         self.status.setText(f"The run failed: {message}")
-        self.status.setStyleSheet("color: #c62828;")
+        themed_style(self.status, "color: {error};")
         self.show_error("The run failed", message, details)
         self.sig_failed.emit(message, details)
 

@@ -18,12 +18,13 @@ from rmstudio.core.runs.store import last_metric_values, list_runs, run_artifact
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.pages import heading
-from rmstudio.gui.plots import color, make_plot, place_legend
+from rmstudio.gui.plots import color, make_plot, place_legend, set_title
+from rmstudio.gui.theme import colour
 
 COLUMNS = ["Run", "Kind", "Name", "Status", "Started", "Duration", "Val accuracy"]
 PREFERRED_KEYS = ("val/accuracy", "val/loss", "train/loss", "train/accuracy")
-STATUS_COLORS = {"failed": "#c62828", "cancelled": "#8a6d00", "interrupted": "#8a6d00",
-                 "running": "#1565c0"}
+STATUS_COLORS = {"failed": "error", "cancelled": "warning", "interrupted": "warning",
+                 "running": "info"}  # theme roles (gui/theme.py)
 
 
 def flat_settings(config, prefix: str = "") -> list[tuple[str, str]]:
@@ -167,7 +168,7 @@ class RunsPage(QWidget):
                 if col in (0, 5, 6):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if col == 3 and run["status"] in STATUS_COLORS:
-                    item.setForeground(QColor(STATUS_COLORS[run["status"]]))
+                    item.setForeground(QColor(colour(STATUS_COLORS[run["status"]])))
                 self.table.setItem(row, col, item)
             if run["id"] in selected:
                 self._add_row_to_selection(row)
@@ -239,9 +240,8 @@ class RunsPage(QWidget):
         self.curves = {}
         by_id = {run["id"]: run for run in self.runs}
         ids = self.selected_run_ids()
-        text = self.palette().color(self.palette().ColorRole.Text).name()
         title = key if ids and key else ("These runs logged no metrics" if ids else "Select runs to compare")
-        item.setTitle(f"<span style='color:{text}; font-size:10pt'>{escape(title)}</span>")
+        set_title(self.plot, escape(title))
         place_legend(self.plot, rising=any(word in key for word in ("accuracy", "margin", "reward")))
         for i, run_id in enumerate(sorted(ids)):
             points = self._metrics_of(run_id).get(key, [])
@@ -270,7 +270,7 @@ class RunsPage(QWidget):
             html = [f"<h3>Run #{run_id} · {escape(run['name'])} · {escape(run['status'])}</h3>"]
             if run.get("error"):
                 message, _, trace = run["error"].partition("\n")
-                html.append(f"<p style='color:#c62828'><b>Error:</b> {escape(message)}</p>")
+                html.append(f"<p style='color:{colour('error')}'><b>Error:</b> {escape(message)}</p>")
                 if trace.strip():
                     html.append(f"<pre style='font-size:10px'>{escape(trace.strip())}</pre>")
             artifacts = run_artifacts(self.project, run_id)

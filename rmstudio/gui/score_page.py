@@ -32,6 +32,7 @@ from rmstudio.gui.score_engine import ScoreEngine, ScoreRequest
 from rmstudio.gui.score_explain import ExplainView
 from rmstudio.gui.score_project_prompts import ProjectPromptsDialog
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import colour
 
 DEBOUNCE_MS = 250  # a pause in typing, not every key
 FOLDER = "__folder__"
@@ -344,7 +345,7 @@ class ScorePage(QWidget):
                 f"{np.mean(entry.rewards_rejected):+.2f})</small>")
 
     def _on_failed(self, message: str) -> None:
-        self.message.setText(f"<span style='color:#c62828'>Could not score: {message}</span>")
+        self.message.setText(f"<span style='color:{colour('error')}'>Could not score: {message}</span>")
 
     # -- occlusion -----------------------------------------------------------------------
 
