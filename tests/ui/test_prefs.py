@@ -36,7 +36,7 @@ def open_window(qtbot, settings):
         win = MainWindow(settings=settings)
         # No device detection: it imports torch on a thread that close() waits for, which a
         # loaded machine makes slow, and these tests never look at the device.
-        win._device_timer.stop()
+        win.devices.shutdown()
         qtbot.addWidget(win)
         win.show()
         qtbot.waitExposed(win)
