@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+    QLabel, QLineEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget,
 )
 
@@ -63,16 +63,8 @@ class OptimizePage(QWidget):
         outer.setContentsMargins(16, 16, 16, 16)
         splitter = QSplitter(Qt.Horizontal)
         outer.addWidget(splitter)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         settings = self._build_settings()
-        scroll.setWidget(settings)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.panel.controls)
+        left, _scroll = self.panel.settings_column(settings)
         left.setMinimumWidth(max(360, settings.minimumSizeHint().width() + 24))
         splitter.addWidget(left)
         right = QWidget()
