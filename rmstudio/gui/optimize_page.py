@@ -55,9 +55,7 @@ class OptimizePage(QWidget):
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the reward, the KL to the starting policy, the completion "
                                  "lengths and the loss are drawn here as the policy trains.")
-        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
-        self.panel.sig_finished.connect(self._on_finished)
-        self.panel.sig_running.connect(lambda _running: self._update())
+        self.panel.connect_page(self.start, self._on_finished, self._update)
 
         outer = QHBoxLayout(self)
         outer.setContentsMargins(16, 16, 16, 16)

@@ -95,6 +95,14 @@ class RunPanel(QWidget):
 
     # -- what the page tells the panel ---------------------------------------------------
 
+    def connect_page(self, start, finished, running_changed) -> None:
+        """Wire the page that owns the settings: Start and Resume call ``start(resume=...)``, a
+        finished run goes to ``finished(result)``, and ``running_changed()`` runs whenever a run
+        starts or ends (the page re-checks what may be edited)."""
+        self.sig_start_requested.connect(lambda resume: start(resume=resume))
+        self.sig_finished.connect(finished)
+        self.sig_running.connect(lambda _running: running_changed())
+
     def settings_column(self, settings: QWidget) -> tuple[QWidget, QScrollArea]:
         """A page's left column: its ``settings`` in a scroll area (vertical only) with this
         panel's ``controls`` under it, outside the scroll so Start is always in reach. Returns the

@@ -42,9 +42,7 @@ class TrainPage(QWidget):
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the curves of a LoRA or full fine-tune appear here as it "
                                  "trains; an instant run shows its progress above and opens Results.")
-        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
-        self.panel.sig_finished.connect(self._on_run_finished)
-        self.panel.sig_running.connect(lambda _running: self._update_buttons())
+        self.panel.connect_page(self.start, self._on_run_finished, self._update_buttons)
         self.start_button, self.cancel_button = self.panel.start_button, self.panel.cancel_button
         self.resume_button, self.status, self.progress = (self.panel.resume_button, self.panel.status,
                                                           self.panel.progress)
