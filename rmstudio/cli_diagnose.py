@@ -19,13 +19,14 @@ def _num(value, spec: str) -> str:
 
 
 def cmd_diagnose(args) -> int:
-    from rmstudio.cli_score import _Bar, _load, _write_atomically
+    from rmstudio.cli_progress import TqdmSink
+    from rmstudio.cli_score import _load, _write_atomically
     from rmstudio.core.reward.diagnostics import diagnose, labeled_set
 
     pairs = labeled_set(args.source, args.run)  # a bad set is reported before the model loads
     args.normalized = False  # raw rewards: the figures compare a model with itself
     model = _load(args)
-    bar = _Bar("scoring", "pairs", len(pairs))
+    bar = TqdmSink("scoring", "pairs", len(pairs))
     try:
         d = diagnose(model, pairs, bar)
     finally:
@@ -51,7 +52,7 @@ def cmd_diagnose(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from rmstudio.cli_score import _reports_bad_input
+    from rmstudio.cli_errors import reports_bad_input
 
     p = sub.add_parser("diagnose", help="a reward model against a labeled set: accuracy, length, "
                        "calibration, annotators, disagreements")
@@ -62,7 +63,7 @@ def add_parser(sub) -> None:
                    "(its recorded seed and share; default: every labeled pair)")
     p.add_argument("--out", help="write every figure and each pair's rewards as JSON here")
     p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="default: the best available")
-    p.set_defaults(func=_reports_bad_input(cmd_diagnose))
+    p.set_defaults(func=reports_bad_input(cmd_diagnose))
 
 
 if __name__ == "__main__":

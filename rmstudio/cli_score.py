@@ -7,47 +7,14 @@ model folder, a bad data line, a missing field) is one line naming what and wher
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+from rmstudio.cli_errors import reports_bad_input, run_alone
+from rmstudio.cli_progress import TqdmSink
 from rmstudio.core.errors import FormatError, RmstudioError
-
-BAD_INPUT = 2
-
-
-class _Bar:
-    """A tqdm bar on stderr as a progress sink (tqdm hides itself when stderr is no terminal)."""
-
-    def __init__(self, desc: str, unit: str, total: int):
-        from tqdm import tqdm
-
-        self.bar = tqdm(desc=desc, unit=unit, total=total, disable=None, dynamic_ncols=True, file=sys.stderr)
-
-    def log(self, step: int, metrics: dict) -> None:
-        self.bar.update(max(0, step - self.bar.n))
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _reports_bad_input(command):
-    """Run a command; any RmstudioError is the user's input: one line, exit status 2."""
-    def run(args) -> int:
-        try:
-            return command(args)
-        except RmstudioError as exc:
-            print(f"rmstudio: error: {exc}", file=sys.stderr)
-            return BAD_INPUT
-
-    run.__name__ = command.__name__
-    return run
-
 
 def _load(args):
     """The reward model, with any failure to read the folder as one line naming it."""
@@ -123,7 +90,7 @@ def cmd_score(args) -> int:
     model = _load(args)
     prompts = [p for _, _, ps, _ in rows for p in ps]
     responses = [r for _, _, _, rs in rows for r in rs]
-    bar = _Bar("scoring", "texts", len(prompts))
+    bar = TqdmSink("scoring", "texts", len(prompts))
     try:
         rewards = model.score_rows(prompts, responses, sink=bar)
     finally:
@@ -176,7 +143,7 @@ def _best_of_n(args) -> int:
     device = pick_device(args.device)
     policy, tokenizer = load_causal_lm(source, device=device)
     generator = lm_generator(policy, tokenizer, seed=args.seed, max_new_tokens=args.max_new_tokens)
-    bar = _Bar("generating", "responses", args.best_of)
+    bar = TqdmSink("generating", "responses", args.best_of)
     try:
         ranked = best_of_n_responses(generator, model.score, args.prompt, args.best_of, sink=bar)
     finally:
@@ -207,7 +174,7 @@ def cmd_explain(args) -> int:
                + ("; the text was truncated, later tokens are not read" if result.truncated else ""))
     else:
         words = len(args.response.split())
-        bar = _Bar("occluding", "words", words)
+        bar = TqdmSink("occluding", "words", words)
         try:
             result = occlusion(model, args.prompt, args.response, sink=bar)
         finally:
@@ -248,7 +215,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the --best-of sampling (default: 0)")
     p.add_argument("--max-new-tokens", type=int, default=128,
                    help="most tokens per --best-of response (default: 128)")
-    p.set_defaults(func=_reports_bad_input(cmd_score))
+    p.set_defaults(func=reports_bad_input(cmd_score))
 
     p = sub.add_parser("explain", help="which tokens or words move a response's reward")
     common(p)
@@ -258,7 +225,7 @@ def add_parsers(sub) -> None:
                    help="prefix: each token's change in the reward read so far (one forward pass; "
                    "default: prefix); occlusion: the reward lost when each word is left out")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_reports_bad_input(cmd_explain))
+    p.set_defaults(func=reports_bad_input(cmd_explain))
 
     from rmstudio.cli_diagnose import add_parser as add_diagnose_parser
 
@@ -267,11 +234,7 @@ def add_parsers(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `score` or `explain` on their own (cli.py adds them to `rmstudio` via add_parsers)."""
-    parser = argparse.ArgumentParser(prog="rmstudio")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
+    return run_alone(add_parsers, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

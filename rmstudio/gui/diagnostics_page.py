@@ -14,20 +14,21 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-    QPushButton, QSizePolicy, QSplitter, QTableWidget, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+    QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.reward.catalog import RewardModelEntry, reward_models
 from rmstudio.core.store.project import Project
 from rmstudio.gui import diagnostics_plots
-from rmstudio.gui.pages import NOTE_STYLE, heading
+from rmstudio.gui.diagnostics_tables import DiagnosticsTables
+from rmstudio.gui.pages import heading
 from rmstudio.gui.store_writer import StoreWriter
 from rmstudio.gui.worker import start_job
+from rmstudio.gui.theme import colour
 
 FOLDER = "__folder__"
 ALL, VALIDATION, FILE = "all", "validation", "file"
-SHOWN_DISAGREEMENTS = 1000  # a table of widgets; the most confident ones are the ones to read
 
 
 def _pct(value) -> str:
@@ -65,7 +66,6 @@ class DiagnosticsPage(QWidget):
         self.file = ""
         self.result = None
         self._job = None
-        self._relabel_request: int | None = None
         self._trained_run: int | None = None
 
         outer = QVBoxLayout(self)
@@ -122,54 +122,11 @@ class DiagnosticsPage(QWidget):
         for i, plot in enumerate(self.plots.values()):
             grid.addWidget(plot, i // 2, i % 2)
         splitter.addWidget(grid_holder)
-        splitter.addWidget(self._build_tables())
+        self.tables = DiagnosticsTables()
+        splitter.addWidget(self.tables)
         splitter.setSizes([480, 300])
         outer.addWidget(splitter, 1)
         self._update_controls()
-
-    def _build_tables(self) -> QWidget:
-        box = QWidget()
-        row = QHBoxLayout(box)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.annotators = QTableWidget(0, 4)
-        self.annotators.setObjectName("diagnose_annotators")
-        self.annotators.setHorizontalHeaderLabels(["Annotator", "Pairs", "Accuracy", "95% interval"])
-        self.disagreements = QTableWidget(0, 5)
-        self.disagreements.setObjectName("diagnose_disagreements")
-        self.disagreements.setHorizontalHeaderLabels(
-            ["Pair", "Annotators", "P(chosen)", "r chosen − r rejected", "Prompt"])
-        for table in (self.annotators, self.disagreements):
-            table.verticalHeader().hide()
-            table.verticalHeader().setDefaultSectionSize(22)
-            table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-            table.setSelectionBehavior(QAbstractItemView.SelectRows)
-            table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.annotators.horizontalHeader().setStretchLastSection(True)
-        self.disagreements.horizontalHeader().setSectionResizeMode(4, QHeaderView.Stretch)
-        left = QVBoxLayout()
-        left.addWidget(QLabel("<b>Accuracy by annotator</b>"))
-        left.addWidget(self.annotators, 1)
-        right = QVBoxLayout()
-        self.disagreements_title = QLabel("<b>Disagreements</b>")
-        right.addWidget(self.disagreements_title)
-        right.addWidget(self.disagreements, 1)
-        buttons = QHBoxLayout()
-        self.tick_all_button = QPushButton("Tick all")
-        self.tick_all_button.clicked.connect(lambda: self.set_all_ticked(True))
-        self.send_button = QPushButton("Send to label queue")
-        self.send_button.setToolTip("Marks the ticked pairs for review: the Label page shows them first. "
-                                    "Their labels are kept.")
-        self.send_button.clicked.connect(self.send_ticked)
-        self.send_status = QLabel("")
-        self.send_status.setWordWrap(True)
-        self.send_status.setStyleSheet(NOTE_STYLE)
-        buttons.addWidget(self.tick_all_button)
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.send_status, 1)
-        right.addLayout(buttons)
-        row.addLayout(left, 2)
-        row.addLayout(right, 5)
-        return box
 
     # -- project, writer, choices --------------------------------------------------------
 
@@ -184,11 +141,8 @@ class DiagnosticsPage(QWidget):
         self.annotator = name  # the review queue is for everyone; kept for symmetry with the pages
 
     def set_writer(self, writer: StoreWriter | None) -> None:
-        if self.writer is not None:
-            self.writer.sig_saved.disconnect(self._on_saved)
         self.writer = writer
-        if writer is not None:
-            writer.sig_saved.connect(self._on_saved)
+        self.tables.set_writer(writer)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.refresh_models()  # a model trained since the page was last seen is offered at once
@@ -331,13 +285,12 @@ class DiagnosticsPage(QWidget):
         self._job = None
         self.progress.hide()
         self._update_controls()
-        self.status.setText(f"<span style='color:#c62828'>Could not diagnose: {escape(message)}</span>")
+        self.status.setText(f"<span style='color:{colour('error')}'>Could not diagnose: {escape(message)}</span>")
 
     # -- showing -------------------------------------------------------------------------
 
     def show_diagnostics(self, d) -> None:
         self.result = d
-        self.send_status.setText("")
         diagnostics_plots.draw_all(self.plots, d)
         if not d.rows:
             self.headline.setText(f"<b>No pairs with a preference in this set</b> ({d.ties_left_out:,} ties "
@@ -354,52 +307,5 @@ class DiagnosticsPage(QWidget):
                 + (f" · {d.ties_left_out:,} ties left out" if d.ties_left_out else "")
                 + (f"<br><small>These include the pairs run #{self._trained_run} trained on; its validation "
                    "split is the held-out reading.</small>" if self._trained_run is not None else ""))
-        diagnostics_plots.fill_annotator_table(self.annotators, d)
-        self._fill_disagreements(d)
+        self.tables.show_diagnostics(d)
         self.sig_diagnosed.emit(d)
-
-    def _fill_disagreements(self, d) -> None:
-        shown = d.disagreements[:SHOWN_DISAGREEMENTS]
-        in_project = bool(shown) and all(r.comparison_id > 0 for r in shown)
-        diagnostics_plots.fill_disagreement_table(self.disagreements, shown, checkable=in_project)
-        more = (f": the {len(shown):,} most confident of {len(d.disagreements):,}"
-                if len(shown) < len(d.disagreements) else "")
-        self.disagreements_title.setText(f"<b>Disagreements</b> (the model prefers the rejected response, "
-                                         f"most confident first{more})")
-        self.tick_all_button.setEnabled(in_project)
-        self.send_button.setEnabled(in_project)
-        if shown and not in_project:
-            self.send_status.setText("These pairs come from a file, not from the project: import the file "
-                                     "to label them again.")
-
-    def set_all_ticked(self, ticked: bool) -> None:
-        for row in range(self.disagreements.rowCount()):
-            item = self.disagreements.item(row, 0)
-            if item.flags() & Qt.ItemIsUserCheckable:
-                item.setCheckState(Qt.Checked if ticked else Qt.Unchecked)
-
-    def ticked(self) -> list[int]:
-        items = [self.disagreements.item(row, 0) for row in range(self.disagreements.rowCount())]
-        return [item.data(Qt.UserRole) for item in items if item.checkState() == Qt.Checked]
-
-    def send_ticked(self) -> None:
-        ids = self.ticked()
-        if not ids:
-            self.send_status.setText("Tick the pairs to send back first.")
-            return
-        if self.writer is None:
-            self.send_status.setText("Open a project first.")
-            return
-        self._relabel_request = self.writer.send_to_relabel(ids)
-
-    def _on_saved(self, result: dict) -> None:
-        if result.get("request_id") != self._relabel_request:
-            return
-        self._relabel_request = None
-        if result.get("relabel_error"):
-            self.send_status.setText(f"Not sent: {result['relabel_error']}")
-            return
-        n = int(result.get("queued", 0))
-        self.send_status.setText(f"{n} pair{'s' * (n != 1)} queued for review: the Label page shows them "
-                                 "first.")
-        self.set_all_ticked(False)

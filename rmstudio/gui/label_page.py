@@ -12,10 +12,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
-    QCheckBox,
     QComboBox,
-    QHBoxLayout,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,14 +28,14 @@ from rmstudio.core.store.project import Comparison, Project
 from rmstudio.core.labeling.relabel import review_queue
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.label_diff import diff_view
-from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.label_render import flat_response, text_html
 from rmstudio.gui.label_view import (
-    LABEL_KEYS, ORDERS, SAID, better_saved_text, build_empty_view, build_pair_view, build_progress_bar,
+    LABEL_KEYS, SAID, better_saved_text, build_empty_view, build_pair_view, build_progress_bar,
+    build_queue_bar,
 )
-from rmstudio.gui.pages import heading
 from rmstudio.gui.store_writer import StoreWriter
 from rmstudio.gui.theme import colour, is_dark
+
 
 class LabelPage(QWidget):
     sig_labeled = Signal()  # a label (or undo) was committed and the next pair is shown
@@ -59,35 +56,7 @@ class LabelPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
-        top = QHBoxLayout()
-        top.addWidget(heading("Label"))
-        top.addStretch(1)
-        self.order_box = QComboBox()
-        for key, title in ORDERS:
-            self.order_box.addItem(title, key)
-        self.order_box.setToolTip("Which unlabeled pair comes next")
-        self.order_box.activated.connect(self._on_order_activated)
-        self.overlap_box = QSpinBox()
-        self.overlap_box.setRange(0, 100)
-        self.overlap_box.setSuffix(" % second labels")
-        self.overlap_box.setToolTip("Share of pairs another annotator labeled that you are asked "
-                                    "to label too, so agreement can be measured")
-        self.overlap_box.valueChanged.connect(self._on_overlap_changed)
-        # Most informative first under the live model (issue #18); created before the focus
-        # loop below, so its box gets Qt.NoFocus like every other control here.
-        self.active = ActiveOrderChoice(self)
-        self.active.sig_changed.connect(self._on_active_changed)
-        self.diff_check = QCheckBox("Highlight differences")
-        self.diff_check.toggled.connect(lambda _on: self._render())
-        # The share is typed (digits, like the label keys), so the box takes focus on a click;
-        # an arrow click, Enter or Esc hands the keys back to the page (eventFilter).
-        self.overlap_box.setFocusPolicy(Qt.ClickFocus)
-        self.overlap_box.installEventFilter(self)
-        self.overlap_box.editingFinished.connect(self._keys_to_page)
-        for widget in (self.order_box, self.active.box, self.overlap_box, self.diff_check):
-            top.addWidget(widget)
-        layout.addLayout(top)
-
+        layout.addLayout(build_queue_bar(self))
         layout.addLayout(build_progress_bar(self))
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)

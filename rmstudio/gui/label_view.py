@@ -1,4 +1,5 @@
-"""The Label page's pair view and its key map: what the screen shows and which key means what.
+"""The Label page's layout (queue bar, pair view) and its key map: what the screen shows and
+which key means what.
 
 Kept apart from ``label_page`` (which reads the queue and writes labels) so the layout can be
 read in one place.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTextBrowser,
-    QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+    QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
 
+from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.pages import heading, paragraph
 
 # key, shift held -> (what was pressed about the screen, strength). Shift+1/2 arrive as the
@@ -179,6 +181,38 @@ def build_pair_view(page) -> QWidget:
     buttons.addWidget(page.undo_button)
     layout.addLayout(buttons)
     return view
+
+
+def build_queue_bar(page) -> QHBoxLayout:
+    """The page's title and the queue settings beside it: order, share of second labels, diff."""
+    top = QHBoxLayout()
+    top.addWidget(heading("Label"))
+    top.addStretch(1)
+    page.order_box = QComboBox()
+    for key, title in ORDERS:
+        page.order_box.addItem(title, key)
+    page.order_box.setToolTip("Which unlabeled pair comes next")
+    page.order_box.activated.connect(page._on_order_activated)
+    page.overlap_box = QSpinBox()
+    page.overlap_box.setRange(0, 100)
+    page.overlap_box.setSuffix(" % second labels")
+    page.overlap_box.setToolTip("Share of pairs another annotator labeled that you are asked "
+                                "to label too, so agreement can be measured")
+    page.overlap_box.valueChanged.connect(page._on_overlap_changed)
+    # Most informative first under the live model (issue #18); created before the page's focus
+    # loop, so its box gets Qt.NoFocus like every other control there.
+    page.active = ActiveOrderChoice(page)
+    page.active.sig_changed.connect(page._on_active_changed)
+    page.diff_check = QCheckBox("Highlight differences")
+    page.diff_check.toggled.connect(lambda _on: page._render())
+    # The share is typed (digits, like the label keys), so the box takes focus on a click;
+    # an arrow click, Enter or Esc hands the keys back to the page (its eventFilter).
+    page.overlap_box.setFocusPolicy(Qt.ClickFocus)
+    page.overlap_box.installEventFilter(page)
+    page.overlap_box.editingFinished.connect(page._keys_to_page)
+    for widget in (page.order_box, page.active.box, page.overlap_box, page.diff_check):
+        top.addWidget(widget)
+    return top
 
 
 def build_progress_bar(page) -> QHBoxLayout:

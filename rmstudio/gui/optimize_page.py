@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+    QLabel, QLineEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget,
 )
 
@@ -56,24 +56,14 @@ class OptimizePage(QWidget):
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the reward, the KL to the starting policy, the completion "
                                  "lengths and the loss are drawn here as the policy trains.")
-        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
-        self.panel.sig_finished.connect(self._on_finished)
-        self.panel.sig_running.connect(lambda _running: self._update())
+        self.panel.connect_page(self.start, self._on_finished, self._update)
 
         outer = QHBoxLayout(self)
         outer.setContentsMargins(16, 16, 16, 16)
         splitter = QSplitter(Qt.Horizontal)
         outer.addWidget(splitter)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         settings = self._build_settings()
-        scroll.setWidget(settings)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.panel.controls)
+        left, _scroll = self.panel.settings_column(settings)
         left.setMinimumWidth(max(360, settings.minimumSizeHint().width() + 24))
         splitter.addWidget(left)
         right = QWidget()

@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.runs.kinds import RunKind
@@ -95,6 +95,29 @@ class RunPanel(QWidget):
         self._update_buttons()
 
     # -- what the page tells the panel ---------------------------------------------------
+
+    def connect_page(self, start, finished, running_changed) -> None:
+        """Wire the page that owns the settings: Start and Resume call ``start(resume=...)``, a
+        finished run goes to ``finished(result)``, and ``running_changed()`` runs whenever a run
+        starts or ends (the page re-checks what may be edited)."""
+        self.sig_start_requested.connect(lambda resume: start(resume=resume))
+        self.sig_finished.connect(finished)
+        self.sig_running.connect(lambda _running: running_changed())
+
+    def settings_column(self, settings: QWidget) -> tuple[QWidget, QScrollArea]:
+        """A page's left column: its ``settings`` in a scroll area (vertical only) with this
+        panel's ``controls`` under it, outside the scroll so Start is always in reach. Returns the
+        column and the scroll area, for the page to size the column from."""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(settings)
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.controls)
+        return column, scroll
 
     def set_can_start(self, can: bool, why_not: str = "") -> None:
         self._can_start = can

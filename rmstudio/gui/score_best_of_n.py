@@ -24,9 +24,10 @@ from rmstudio.core.reward.best_of_n import MAX_N
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.model_picker import ModelPicker
 from rmstudio.gui.score_engine import ScoreEngine
+from rmstudio.gui.theme import colour
 
 DEFAULT_N = 4
-_ERROR_STYLE = "color: #c62828;"
+_ERROR_STYLE = "color: {error};"  # role colours of gui/theme.py
 
 
 class BestOfNBox(QGroupBox):
@@ -171,4 +172,4 @@ class BestOfNBox(QGroupBox):
 
     def _show(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet(_ERROR_STYLE if error else "")
+        self.status.setStyleSheet(_ERROR_STYLE.format(error=colour("error")) if error else "")

@@ -40,7 +40,7 @@ class ProjectPromptsDialog(QDialog):
         layout.addWidget(self.list, 1)
         self.note = QLabel("")
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: #5f6368; font-size: 12px;")
+        self.note.setStyleSheet("color: palette(placeholder-text); font-size: 12px;")
         layout.addWidget(self.note)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.use_button = buttons.button(QDialogButtonBox.Ok)

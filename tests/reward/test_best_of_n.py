@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from reward_folders import instant_folder
+import reward_folders
 from tiny_models import save_tiny_model, tiny_model_and_tokenizer
 
 import rmstudio
@@ -74,9 +74,7 @@ def test_a_tiny_lm_generates_reproducible_responses_per_index():
     assert generate("another prompt", 0) != first[0]  # a second prompt is not read from the first's cache
 
 
-@pytest.fixture(scope="module")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+instant_dir = reward_folders.instant_dir  # the shared fixture (reward_folders.py)
 
 
 def test_cli_best_of_prints_n_ranked_lines(instant_dir, tmp_path, capsys):

@@ -7,7 +7,7 @@ import json
 import pytest
 from builders import synthetic_project
 from conftest import write_jsonl
-from reward_folders import instant_folder
+import reward_folders
 
 from rmstudio.cli import main
 from rmstudio.core.reward.diagnostics import diagnose, project_pairs
@@ -15,9 +15,7 @@ from rmstudio.core.reward.scoring import load_reward_model
 from rmstudio.core.store.project import Project
 
 
-@pytest.fixture(scope="session")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+instant_dir = reward_folders.instant_dir  # the shared fixture (reward_folders.py)
 
 
 def test_diagnose_a_project_writes_the_cores_figures(instant_dir, tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 from builders import synthetic_project
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reward"))
-from reward_folders import instant_folder  # noqa: E402
+import reward_folders  # noqa: E402
 
 from PySide6.QtCore import Qt  # noqa: E402
 
@@ -20,9 +20,7 @@ from rmstudio.core.store.project import Project  # noqa: E402
 WAIT_MS = 180_000
 
 
-@pytest.fixture(scope="module")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)  # a random head: it disputes about half the pairs
+instant_dir = reward_folders.instant_dir  # shared fixture: a random head, it disputes about half the pairs
 
 
 @pytest.fixture
@@ -63,20 +61,20 @@ def test_runs_shows_the_tables_and_sends_ticked_pairs_to_the_queue(made, qtbot, 
     d = shown.args[0]
     expected = diagnose(load_reward_model(instant_dir, device="cpu"), project_pairs(project))
     assert [r.comparison_id for r in d.disagreements] == [r.comparison_id for r in expected.disagreements]
-    assert page.annotators.rowCount() == len(expected.by_annotator) > 0
-    assert page.disagreements.rowCount() == len(expected.disagreements) >= 2
+    assert page.tables.annotators.rowCount() == len(expected.by_annotator) > 0
+    assert page.tables.disagreements.rowCount() == len(expected.disagreements) >= 2
     assert f"Accuracy {100 * expected.accuracy:.1f}%" in page.headline.text()
     assert page.grab().save(str(tmp_path / "diagnose.png"))  # a screenshot to look at when it fails
 
-    picked = [page.disagreements.item(row, 0) for row in (0, 1)]
+    picked = [page.tables.disagreements.item(row, 0) for row in (0, 1)]
     for item in picked:
         item.setCheckState(Qt.Checked)
     ids = [item.data(Qt.UserRole) for item in picked]
-    assert page.ticked() == ids
-    page.send_button.click()
-    qtbot.waitUntil(lambda: "2 pairs queued" in page.send_status.text(), timeout=WAIT_MS)
+    assert page.tables.ticked() == ids
+    page.tables.send_button.click()
+    qtbot.waitUntil(lambda: "2 pairs queued" in page.tables.send_status.text(), timeout=WAIT_MS)
     assert sorted(review_queue(project)) == sorted(ids)
-    assert page.ticked() == []
+    assert page.tables.ticked() == []
 
 
 def test_a_file_set_is_diagnosed_but_cannot_go_to_the_queue(made, qtbot, instant_dir, tmp_path):
@@ -89,9 +87,9 @@ def test_a_file_set_is_diagnosed_but_cannot_go_to_the_queue(made, qtbot, instant
     with qtbot.waitSignal(page.sig_diagnosed, timeout=WAIT_MS) as shown:
         page.run()
     assert len(shown.args[0].rows) == 12
-    if page.disagreements.rowCount():
-        assert not page.send_button.isEnabled() and "from a file" in page.send_status.text()
-        assert page.disagreements.item(0, 0).text().startswith("line ")
+    if page.tables.disagreements.rowCount():
+        assert not page.tables.send_button.isEnabled() and "from a file" in page.tables.send_status.text()
+        assert page.tables.disagreements.item(0, 0).text().startswith("line ")
 
     missing = tmp_path / "gone.jsonl"
     page.use_file(str(missing))
@@ -124,7 +122,7 @@ def test_cancel_stops_the_job_and_shows_nothing_partial(made, qtbot, instant_dir
     qtbot.waitUntil(lambda: page.progress.maximum() == 100_000, timeout=WAIT_MS)  # progress is live
     page.cancel_button.click()
     qtbot.waitUntil(lambda: "Cancelled" in page.status.text(), timeout=WAIT_MS)
-    assert page.run_button.isEnabled() and page.result is None and page.disagreements.rowCount() == 0
+    assert page.run_button.isEnabled() and page.result is None and page.tables.disagreements.rowCount() == 0
 
     page.run()  # closing the project while a diagnosis runs stops it and waits for its thread
     qtbot.waitUntil(lambda: page.progress.maximum() == 100_000, timeout=WAIT_MS)

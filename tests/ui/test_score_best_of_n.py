@@ -13,7 +13,7 @@ from builders import add_pairs
 from tiny_models import save_tiny_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reward"))
-from reward_folders import instant_folder  # noqa: E402
+import reward_folders  # noqa: E402
 
 import rmstudio  # noqa: E402
 from rmstudio.core.store.project import Project  # noqa: E402
@@ -22,9 +22,7 @@ PROMPT = "What is the capital of France?"
 WAIT_MS = 180_000
 
 
-@pytest.fixture(scope="module")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+instant_dir = reward_folders.instant_dir  # the shared fixture (reward_folders.py)
 
 
 @pytest.fixture(scope="module")
