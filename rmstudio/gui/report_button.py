@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from rmstudio.gui.theme import colour
 from rmstudio.gui.worker import start_job
 
 
@@ -90,7 +91,8 @@ class ReportButton(QWidget):
 
     def _on_failed(self, message: str, _details: str) -> None:
         self._finish_job()
-        self.status.setText(f"<span style='color:#c62828'>Report not saved: {escape(message)}</span>")
+        error = colour("error")
+        self.status.setText(f"<span style='color:{error}'>Report not saved: {escape(message)}</span>")
 
     def _finish_job(self) -> None:
         self._job = None  # its thread quits by itself (start_job connects the end to quit)

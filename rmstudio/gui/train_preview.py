@@ -5,6 +5,8 @@ Kept apart from the page so the wording (counts, warnings) is read and tested in
 
 from __future__ import annotations
 
+from rmstudio.gui.theme import colour
+
 
 def preview_html(split: dict, left_out: dict, objective: str) -> str:
     """Rich text for ``split`` (``reward.train.split_preview``) and the labels training leaves
@@ -22,7 +24,8 @@ def preview_html(split: dict, left_out: dict, objective: str) -> str:
                 f"train <b>{s['train']:,}</b> pairs from {s['prompts_train']:,} prompts<br>"
                 f"validation <b>{s['val']:,}</b> pairs from {s['prompts_val']:,} prompts")
         if s["val"] == 0:
-            text += "<br><span style='color:#c62828'>No validation pairs: results cannot be measured.</span>"
+            text += (f"<br><span style='color:{colour('error')}'>No validation pairs: results cannot "
+                     "be measured.</span>")
     return text + (f"<br><small>Left out: {left_out.get('both_bad', 0):,} both-bad and "
                    f"{left_out.get('skip', 0):,} skipped labels (no preference between the two). "
                    "Each annotator's label is one example.</small>")
