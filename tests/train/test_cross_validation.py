@@ -152,3 +152,17 @@ def test_cli_says_cross_validated_and_warns_on_a_tiny_split(tmp_path, tiny_dir, 
     assert main(["train-rm", str(path), "--base", str(tiny_dir), "--device", "cpu",
                  "--cross-validation", "off", "--val-fraction", "0"]) == 0
     assert "rmstudio: warning: no validation pairs" in capsys.readouterr().err
+
+
+def test_live_model_reports_a_validation_figure_on_a_small_project(tmp_path, tiny_dir):
+    from rmstudio.core.reward.live import LiveInstantModel
+
+    path = synthetic_project(tmp_path, n=12)  # the 20% share would hold out 2 pairs (0 before the fix)
+    live = LiveInstantModel(base=str(tiny_dir), device="cpu")
+    status = live.refresh(path)
+    assert status.folds == 5 and status.val_pairs == 12
+    assert status.val_accuracy is not None and 0 <= status.val_accuracy <= 1
+    assert status.val_accuracy_std is not None
+    assert {"read", "load", "features", "fit"} <= set(status.timings)
+    again = live.refresh(path)  # warm: nothing to load or embed
+    assert "load" not in again.timings and again.timings["features"] < again.seconds
