@@ -16,7 +16,8 @@ def preview_html(split: dict, left_out: dict, objective: str) -> str:
         return (f"<b>{s['ratings']:,}</b> rated responses: the reward learns to predict the rating "
                 f"(mean squared error on the rating, standardised on the training split)<br>"
                 f"train <b>{s['train']:,}</b> responses from {s['prompts_train']:,} prompts<br>"
-                f"validation <b>{s['val']:,}</b> responses from {s['prompts_val']:,} prompts")
+                f"validation <b>{s['val']:,}</b> responses from {s['prompts_val']:,} prompts"
+                + _warning(s))
     if not s["pairs"]:
         text = "<b>No labeled pairs yet.</b> Label some pairs (A, B or tie) or import labeled data first."
     elif s.get("folds"):
@@ -32,9 +33,15 @@ def preview_html(split: dict, left_out: dict, objective: str) -> str:
         decided = s.get("val_decided", s["val"])
         if decided != s["val"]:  # accuracy counts preferences only: say so, or 4 here reads as 3 there
             text += f" ({decided:,} with a preference; ties count in the loss only)"
-        if s.get("warning"):
-            warning = s["warning"][0].upper() + s["warning"][1:]
-            text += f"<br><span style='color:#c62828'>{escape(warning)}.</span>"
+        text += _warning(s)
     return text + (f"<br><small>Left out: {left_out.get('both_bad', 0):,} both-bad and "
                    f"{left_out.get('skip', 0):,} skipped labels (no preference between the two). "
                    "Each annotator's label is one example.</small>")
+
+
+def _warning(split: dict) -> str:
+    """The split's warning (too few validation items to measure), in red, or nothing."""
+    if not split.get("warning"):
+        return ""
+    warning = split["warning"][0].upper() + split["warning"][1:]
+    return f"<br><span style='color:#c62828'>{escape(warning)}.</span>"

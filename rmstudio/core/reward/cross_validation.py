@@ -71,16 +71,19 @@ def plan_split(items: list, val_fraction: float, seed: int, method: str = "insta
     return SplitPlan(train, val)
 
 
-def small_validation_warning(plan: SplitPlan) -> str | None:
-    """One line when a held-out split is too small to trust (None when it is fine)."""
+def small_validation_warning(plan: SplitPlan, unit: str = "pairs") -> str | None:
+    """One line when a held-out split is too small to trust (None when it is fine); ``unit`` is
+    what the items are ('pairs', or 'rated responses' for the regression objective)."""
     if plan.cross_validated:
         return None
     if not plan.val:
-        return ("no validation pairs: the results cannot be measured (raise the validation share, "
-                "label more prompts, or use an instant run, which cross-validates)")
+        hint = ", or use an instant run, which cross-validates" if unit == "pairs" else ""
+        return (f"no validation {unit}: the results cannot be measured (raise the validation share "
+                f"or label more prompts{hint})")
     if len(plan.val) < MIN_VAL_PAIRS:
-        return (f"only {len(plan.val)} validation pairs: the measured accuracy is rough (its standard "
-                f"error is about {0.5 / len(plan.val) ** 0.5:.2f}); raise the validation share or label more")
+        measure = (f"the measured accuracy is rough (its standard error is about "
+                   f"{0.5 / len(plan.val) ** 0.5:.2f})" if unit == "pairs" else "the measures are rough")
+        return f"only {len(plan.val)} validation {unit}: {measure}; raise the validation share or label more"
     return None
 
 

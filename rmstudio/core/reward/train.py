@@ -34,6 +34,7 @@ from rmstudio.core.reward.instant_run import (
 
 METHODS = ("instant", "lora", "full")
 OBJECTIVES = ("pairwise", "regression")
+UNITS = {"pairwise": "pairs", "regression": "rated responses"}  # what an objective trains on
 
 
 @dataclass
@@ -119,7 +120,7 @@ def split_preview(project: Project, config: RewardTrainConfig) -> dict:
     return {"pairs": len(pairs), "ratings": len(ratings), "train": len(train), "val": len(val),
             "ties": sum(p.target == 0.5 for p in pairs), "folds": plan.folds,
             "val_decided": sum(getattr(p, "target", 1.0) > 0.5 for p in val),
-            "warning": small_validation_warning(plan) if items else None,
+            "warning": small_validation_warning(plan, UNITS[config.objective]) if items else None,
             "prompts_train": len({p.prompt_id for p in train}),
             "prompts_val": len({p.prompt_id for p in val})}
 
@@ -185,7 +186,7 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         out_dir = Path(resume_from) if resume_from else runs_dir(project_path) / f"run-{recorder.run_id}"
         out_dir.mkdir(parents=True, exist_ok=True)
         unit = "responses" if regression else "pairs"
-        warning = small_validation_warning(plan)
+        warning = small_validation_warning(plan, UNITS[config.objective])
         how = (f"cross-validating in {plan.folds} folds by prompt…" if plan.cross_validated else
                f"validating on {len(val):,}…" + (f" Warning: {warning}." if warning else ""))
         recorder.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val),
