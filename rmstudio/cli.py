@@ -7,25 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from rmstudio.core.errors import RmstudioError
-
-
-class TqdmSink:
-    """A progress sink drawn as a tqdm bar on stderr (silent when stderr is not a terminal)."""
-
-    def __init__(self, desc: str, unit: str, total: int | None = None):
-        from tqdm import tqdm
-
-        self.bar = tqdm(desc=desc, unit=unit, total=total, disable=None, dynamic_ncols=True)
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        self.bar.update(step - self.bar.n)
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.bar.close()
+from rmstudio.cli_errors import run_reporting_errors
+from rmstudio.cli_progress import TqdmSink
+from rmstudio.cli_train import cmd_train_rm
 
 
 def cmd_new(args) -> int:
@@ -104,138 +88,6 @@ def cmd_generate(args) -> int:
     print(f"{result['status']}: {result['prompts_done']}/{result['prompts']} prompts, "
           f"{result['comparisons']} new comparisons (run {result['run_id']})")
     return 0
-
-
-class TrainProgress:
-    """tqdm bars for reward training: feature extraction, then steps with the latest metrics."""
-
-    def __init__(self):
-        self.bar = None
-        self.stage = None
-
-    def log(self, step: int, metrics: dict) -> None:
-        from tqdm import tqdm
-
-        stage = metrics.get("stage", self.stage)
-        if stage != self.stage and stage in ("features", "train"):
-            self.close()
-            total = metrics.get("total") or metrics.get("total_steps")
-            self.bar = tqdm(desc="features" if stage == "features" else "training", total=total,
-                            unit="texts" if stage == "features" else "steps", disable=None)
-        self.stage = stage
-        if self.bar is not None:
-            done = metrics.get("done", step)
-            self.bar.update(max(0, done - self.bar.n))
-            shown = {k.split("/")[-1] if k.startswith("train/") else k: round(v, 3)
-                     for k, v in metrics.items() if "/" in k and isinstance(v, float)}
-            if shown:
-                self.bar.set_postfix(shown, refresh=False)
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def cmd_train_rm(args) -> int:
-    import shutil
-
-    from rmstudio.core.reward.train import RewardTrainConfig, train_reward_model
-
-    finetune = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr,
-                                  "batch_size": args.batch_size, "max_length": args.max_length,
-                                  "overlong": args.overlong, "head_init": args.head_init,
-                                  "keep_best": False if args.export_last else None,
-                                  "distill_weight": args.distill, "average_last": args.average_last,
-                                  "bf16": False if args.no_bf16 else None}.items()
-                if v is not None}
-    if args.watch_test and not args.test_file:
-        print("rmstudio: error: --watch-test needs --test-file", file=sys.stderr)
-        return 2
-    try:
-        config = RewardTrainConfig(method=args.method, objective=args.objective, base=args.base,
-                                   val_fraction=args.val_fraction, cross_validation=args.cross_validation,
-                                   seed=args.seed, annotators=args.annotator, device=args.device,
-                                   finetune=finetune if args.method != "instant" else {},
-                                   monitor_file=args.test_file if args.watch_test else None)
-    except ValueError as exc:
-        print(f"rmstudio: error: {exc}", file=sys.stderr)
-        return 2
-    test_pairs = None
-    if args.test_file:  # read now: a bad test file fails before training, not after it
-        from rmstudio.core.reward.data import pairs_from_file
-
-        test_pairs = pairs_from_file(args.test_file)
-        if not test_pairs:
-            print(f"rmstudio: error: {args.test_file} holds no labeled pairs to test on", file=sys.stderr)
-            return 2
-    from rmstudio.core.reward.ranks import current
-
-    if not current(cpu=args.device == "cpu").is_main:
-        # `accelerate launch --num_processes N`: the other ranks train with rank 0, which alone
-        # opens the project for writing, records the run and prints (train_reward_model)
-        train_reward_model(args.project, config)
-        return 0  # a failure all ranks share is rank 0's to report (and its exit status)
-    progress = TrainProgress()
-    try:
-        result = train_reward_model(args.project, config, sink=progress)
-    finally:
-        progress.close()
-    metrics = result.get("metrics", {})
-    evaluation = result.get("evaluation") or {}
-    cross_validation = result.get("cross_validation")
-    if cross_validation:
-        print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} pairs, "
-              f"{cross_validation['folds']}-fold cross-validation by prompt, {result['seconds']:.1f} s")
-    else:
-        print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} train / "
-              f"{result.get('val_pairs', '?')} validation pairs, {result['seconds']:.1f} s")
-    if result.get("validation_warning"):
-        print(f"rmstudio: warning: {result['validation_warning']}", file=sys.stderr)
-    if cross_validation:
-        from rmstudio.core.reward.cross_validation import describe
-
-        folds = ", ".join(f"{f['accuracy']:.2f}" for f in cross_validation["per_fold"])
-        print(f"{describe(cross_validation)}; per fold {folds}; out-of-fold accuracy "
-              f"{evaluation.get('accuracy', float('nan')):.3f} on {evaluation.get('pairs', 0)} pairs "
-              f"(prefer-longer baseline {evaluation.get('baseline_longer', float('nan')):.3f}); "
-              f"the saved model is fitted on all {result.get('train_pairs', '?')} pairs")
-    elif evaluation.get("responses"):  # the regression objective
-        print(f"validation RMSE {evaluation['rmse']:.3f} on {evaluation['responses']} rated responses, "
-              f"Pearson {evaluation['pearson'] if evaluation['pearson'] is not None else float('nan'):.3f}"
-              + (f", accuracy {evaluation['accuracy']:.3f} on the {evaluation['pairs']} pairs the ratings imply"
-                 if evaluation.get("pairs") else ""))
-    elif evaluation.get("pairs"):
-        print(f"validation accuracy {evaluation['accuracy']:.3f} (prefer-longer baseline "
-              f"{evaluation['baseline_longer']:.3f}), ECE {evaluation['ece']:.3f}")
-    elif "val/accuracy" in metrics:
-        print(f"validation accuracy {metrics['val/accuracy']:.3f}")
-    if args.out and result.get("model_dir"):
-        out = Path(args.out)
-        if out.exists() and any(out.iterdir()):
-            print(f"rmstudio: error: {out} exists and is not empty; the model stays in "
-                  f"{result['model_dir']}", file=sys.stderr)
-            return 1
-        shutil.copytree(result["model_dir"], out, dirs_exist_ok=True)
-        print(f"model written to {out}")
-    if test_pairs and result.get("model_dir"):
-        from rmstudio.core.reward.evaluate import evaluate_pairs
-        from rmstudio.core.reward.scoring import load_reward_model
-
-        pairs = test_pairs
-        scorer = load_reward_model(result["model_dir"], device=args.device)
-        sink = TqdmSink("testing", "texts", total=2 * len(pairs))
-        try:
-            r_c, r_r = scorer.score_pairs(pairs, sink)
-        finally:
-            sink.close()
-        report = evaluate_pairs(pairs, r_c, r_r)
-        print(f"test file {args.test_file}: accuracy {report['accuracy']:.3f} on {report['pairs']} pairs "
-              f"(prefer-longer {report['baseline_longer']:.3f}), ECE {report['ece']:.3f}")
-    return 0 if result["status"] == "finished" else 1
 
 
 def cmd_backup(args) -> int:
@@ -389,52 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv if argv is not None else sys.argv[1:])])
-    import os
-    import sqlite3
-
-    try:
-        code = args.func(args)
-        # Flush here, not at exit: a reader that went away (`rmstudio stats P | head -1`)
-        # must raise below, where it is handled, not in the interpreter's final flush.
-        if sys.stdout is not None:  # None under pythonw (the app started without a console)
-            sys.stdout.flush()
-        return code
-    except RmstudioError as exc:
-        print(f"rmstudio: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("rmstudio: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader closed the pipe: stop quietly, as cat or grep do. Python flushes stdout
-        # once more at exit and would then print "Exception ignored ... BrokenPipeError", so
-        # point stdout at devnull first (the recipe in the `signal` module's docs).
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # stdout replaced by a non-file object
-            pass
-        # 141 = 128 + SIGPIPE, the status a shell reports for `seq 1e9 | head -1`'s seq: the
-        # output was cut short, so not 0, yet under `set -o pipefail` scripts see exactly what
-        # any other Unix tool gives them.
-        return 141
-    except OSError as exc:
-        # A full disk, a read-only folder, a file that vanished: one line naming the file(s)
-        # and the reason ("No space left on device"), not a traceback. BrokenPipeError is an
-        # OSError too, so it must stay above.
-        names = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
-        where = f"{' -> '.join(names)}: " if names else ""
-        reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
-        print(f"rmstudio: error: {where}{reason}", file=sys.stderr)
-        return 1
-    except sqlite3.Error as exc:
-        # The project database failed under us (disk full, locked, corrupt): name the project.
-        project = getattr(args, "project", None)
-        where = f"{project}: " if project else ""
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"rmstudio: error: {where}project database error: {reason}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(args)
 
 
 if __name__ == "__main__":

@@ -9,87 +9,12 @@ before any model is loaded; a run that is cancelled or stops short exits 1.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from rmstudio.cli_errors import reports_bad_input, run_alone
+from rmstudio.cli_progress import CompareProgress, OptimizeProgress
 from rmstudio.core.errors import RmstudioError
-
-BAD_INPUT = 2
-
-
-def _reports_bad_input(command):
-    """Run a command; a RmstudioError or ValueError (a config's own check) is one line, status 2."""
-    def run(args) -> int:
-        try:
-            return command(args)
-        except (RmstudioError, ValueError) as exc:
-            print(f"rmstudio: error: {exc}", file=sys.stderr)
-            return BAD_INPUT
-
-    run.__name__ = command.__name__
-    return run
-
-
-class OptimizeProgress:
-    """A tqdm bar of optimizer steps with the latest reward and KL (DPO: loss and accuracy) after
-    it, fed by the run's progress reports (``RecorderCallback``: done/total_steps, train/...)."""
-
-    SHOWN = {"train/reward": "reward", "train/kl": "kl", "train/loss": "loss",
-             "rewards/accuracies": "acc", "rewards/margins": "margin"}
-
-    def __init__(self, file=None, disable: bool | None = None):
-        self.bar = None
-        self.file = file or sys.stderr
-        self.disable = disable  # None: shown only on a terminal, as tqdm decides
-
-    def log(self, step: int, metrics: dict) -> None:
-        from tqdm import tqdm
-
-        if metrics.get("stage") == "load":  # loading a real policy takes a while before step 1
-            print(f"loading the policy: {metrics.get('train_items', '?')} items to train on, "
-                  f"{metrics.get('held_out_items', '?')} held out", file=self.file)
-        if self.bar is None and metrics.get("stage") == "train":
-            self.bar = tqdm(desc="optimizing", unit="steps", total=metrics.get("total_steps"),
-                            initial=step, disable=self.disable, dynamic_ncols=True, file=self.file)
-        if self.bar is None:
-            return
-        self.bar.update(max(0, metrics.get("done", step) - self.bar.n))
-        shown = {name: round(metrics[key], 4) for key, name in self.SHOWN.items()
-                 if isinstance(metrics.get(key), float)}
-        if shown:
-            self.bar.set_postfix(shown, refresh=False)
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-class CompareProgress:
-    """A tqdm bar of sampled responses (both policies), its total taken from the first report."""
-
-    def __init__(self):
-        from tqdm import tqdm
-
-        self.bar = tqdm(desc="sampling", unit="responses", disable=None, dynamic_ncols=True, file=sys.stderr)
-
-    def log(self, step: int, metrics: dict) -> None:
-        if metrics.get("total") and self.bar.total != metrics["total"]:
-            self.bar.total = metrics["total"]
-        if metrics.get("stage") == "score":
-            self.bar.set_description("scoring", refresh=False)
-        self.bar.update(max(0, metrics.get("done", step) - self.bar.n))
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.bar.close()
-
 
 def resolve_reward(project_path: str, value: str | None) -> str:
     """``--reward`` as PolicyConfig.reward reads it: a reward run's id (its model folder), a
@@ -269,7 +194,7 @@ def add_parsers(sub) -> None:
                    "last checkpoint (default: start a new run)")
     p.add_argument("--out", help="also export the tuned policy (LoRA merged) to this new folder as a plain "
                    "Hugging Face model (default: it stays in the run folder)")
-    p.set_defaults(func=_reports_bad_input(cmd_optimize))
+    p.set_defaults(func=reports_bad_input(cmd_optimize, also=(ValueError,)))
 
     p = sub.add_parser("compare", help="a policy run's tuned model against its start on held-out prompts",
                        formatter_class=HelpWithDefaults)
@@ -289,16 +214,12 @@ def add_parsers(sub) -> None:
                    "'policy start' and 'policy run N step S' (default: only print the win rates)")
     p.add_argument("--human", action="store_true", help="print the win rate in the labels people gave "
                    "those pairs instead of sampling (default: sample and score)")
-    p.set_defaults(func=_reports_bad_input(cmd_compare))
+    p.set_defaults(func=reports_bad_input(cmd_compare, also=(ValueError,)))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `optimize` or `compare` on their own (cli.py adds them to `rmstudio` via add_parsers)."""
-    parser = argparse.ArgumentParser(prog="rmstudio")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
+    return run_alone(add_parsers, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,47 +7,14 @@ model folder, a bad data line, a missing field) is one line naming what and wher
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+from rmstudio.cli_errors import reports_bad_input, run_alone
+from rmstudio.cli_progress import TqdmSink
 from rmstudio.core.errors import FormatError, RmstudioError
-
-BAD_INPUT = 2
-
-
-class _Bar:
-    """A tqdm bar on stderr as a progress sink (tqdm hides itself when stderr is no terminal)."""
-
-    def __init__(self, desc: str, unit: str, total: int):
-        from tqdm import tqdm
-
-        self.bar = tqdm(desc=desc, unit=unit, total=total, disable=None, dynamic_ncols=True, file=sys.stderr)
-
-    def log(self, step: int, metrics: dict) -> None:
-        self.bar.update(max(0, step - self.bar.n))
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _reports_bad_input(command):
-    """Run a command; any RmstudioError is the user's input: one line, exit status 2."""
-    def run(args) -> int:
-        try:
-            return command(args)
-        except RmstudioError as exc:
-            print(f"rmstudio: error: {exc}", file=sys.stderr)
-            return BAD_INPUT
-
-    run.__name__ = command.__name__
-    return run
-
 
 def _load(args):
     """The reward model, with any failure to read the folder as one line naming it."""
@@ -107,6 +74,10 @@ def _read_rows(path: str) -> list[tuple[int, dict, list[str], list[str]]]:
 
 
 def cmd_score(args) -> int:
+    if args.best_of is not None:
+        return _best_of_n(args)
+    if args.policy is not None:
+        raise RmstudioError("--policy is the model that writes responses for --best-of N: give --best-of too")
     if args.file is None and (args.prompt is None or args.response is None):
         raise RmstudioError("give --prompt and --response, or --file")
     if args.file is not None and (args.prompt is not None or args.response is not None):
@@ -119,7 +90,7 @@ def cmd_score(args) -> int:
     model = _load(args)
     prompts = [p for _, _, ps, _ in rows for p in ps]
     responses = [r for _, _, _, rs in rows for r in rs]
-    bar = _Bar("scoring", "texts", len(prompts))
+    bar = TqdmSink("scoring", "texts", len(prompts))
     try:
         rewards = model.score_rows(prompts, responses, sink=bar)
     finally:
@@ -149,6 +120,39 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _best_of_n(args) -> int:
+    """`score MODEL --prompt P --best-of N`: sample N responses with the policy, print them ranked,
+    one line each (rank, reward, the text as a JSON string so a newline never splits a line)."""
+    from rmstudio.core.models.generation import GenerationConfig
+    from rmstudio.core.models.loading import ModelSource, load_causal_lm, pick_device
+    from rmstudio.core.reward.best_of_n import MAX_N, best_of_n_responses, lm_generator
+
+    if args.prompt is None or args.response is not None or args.file is not None:
+        raise RmstudioError("--best-of N needs --prompt (and neither --response nor --file)")
+    if not 1 <= args.best_of <= MAX_N:
+        raise RmstudioError(f"--best-of must be from 1 to {MAX_N}, got {args.best_of}")
+    if not args.prompt.strip():
+        raise RmstudioError("--prompt is empty")
+    try:  # the sampling settings' own check, before any model is loaded
+        GenerationConfig(seed=args.seed, max_new_tokens=args.max_new_tokens)
+    except ValueError as exc:
+        raise RmstudioError(str(exc).replace("max_new_tokens", "--max-new-tokens")
+                            .replace("seed", "--seed")) from None
+    source = ModelSource.parse(args.policy or "embedded")  # a bad path is one line (ModelError)
+    model = _load(args)
+    device = pick_device(args.device)
+    policy, tokenizer = load_causal_lm(source, device=device)
+    generator = lm_generator(policy, tokenizer, seed=args.seed, max_new_tokens=args.max_new_tokens)
+    bar = TqdmSink("generating", "responses", args.best_of)
+    try:
+        ranked = best_of_n_responses(generator, model.score, args.prompt, args.best_of, sink=bar)
+    finally:
+        bar.close()
+    for item in ranked:
+        print(f"#{item.rank}\t{item.reward:+.6f}\t{json.dumps(item.text, ensure_ascii=False)}")
+    return 0
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """A temp file beside the target, then a rename: a failure never leaves half a file."""
     temp = path.with_name(f".{path.name}.tmp")
@@ -170,7 +174,7 @@ def cmd_explain(args) -> int:
                + ("; the text was truncated, later tokens are not read" if result.truncated else ""))
     else:
         words = len(args.response.split())
-        bar = _Bar("occluding", "words", words)
+        bar = TqdmSink("occluding", "words", words)
         try:
             result = occlusion(model, args.prompt, args.response, sink=bar)
         finally:
@@ -188,7 +192,7 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add `score` and `explain` to the `rmstudio` command's subparsers."""
+    """Add `score`, `explain` and `diagnose` to the `rmstudio` command's subparsers."""
     def common(p):
         p.add_argument("model", help="a reward model folder rmstudio saved (instant or fine-tuned)")
         p.add_argument("--normalized", action="store_true",
@@ -202,7 +206,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--file", help="score a file of prompt/response or prompt/chosen/rejected rows "
                    "(JSONL, JSON, CSV, Parquet, .gz); adds reward (or reward_chosen / reward_rejected)")
     p.add_argument("--out", help="write the scored rows here as JSONL (default: stdout)")
-    p.set_defaults(func=_reports_bad_input(cmd_score))
+    p.add_argument("--best-of", type=int, metavar="N",
+                   help="with --prompt: sample N responses (1 to 16) with --policy, score them and print "
+                   "them ranked, best first: rank, reward and the response as a JSON string per line")
+    p.add_argument("--policy", metavar="MODEL",
+                   help="the model that writes the --best-of responses: a model folder, a .gguf file, "
+                   "a hub id (org/name) or 'embedded' (default: the embedded SmolLM2)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the --best-of sampling (default: 0)")
+    p.add_argument("--max-new-tokens", type=int, default=128,
+                   help="most tokens per --best-of response (default: 128)")
+    p.set_defaults(func=reports_bad_input(cmd_score))
 
     p = sub.add_parser("explain", help="which tokens or words move a response's reward")
     common(p)
@@ -212,16 +225,16 @@ def add_parsers(sub) -> None:
                    help="prefix: each token's change in the reward read so far (one forward pass; "
                    "default: prefix); occlusion: the reward lost when each word is left out")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_reports_bad_input(cmd_explain))
+    p.set_defaults(func=reports_bad_input(cmd_explain))
+
+    from rmstudio.cli_diagnose import add_parser as add_diagnose_parser
+
+    add_diagnose_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `score` or `explain` on their own (cli.py adds them to `rmstudio` via add_parsers)."""
-    parser = argparse.ArgumentParser(prog="rmstudio")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
+    return run_alone(add_parsers, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,8 @@
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py
 
 Builds a temporary project from the shipped everyday demo and the HH example, adds a few
-labels by two annotators, and grabs each workspace at 1200x800 into docs/screenshots/.
+labels by two annotators, and grabs each workspace at 1200x800 into docs/screenshots/, in the
+light theme, then the welcome screen, Label and Score again in the dark one (``*-dark.png``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def main() -> int:
                 project.set_label(cid, "bob", flip[choice] if i in (3, 8) else choice)
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.IniFormat)
         settings.setValue("annotator", "carol")
+        settings.setValue("tour/seen", "true")  # the first-run tour would cover the shots
+        settings.setValue("theme", "light")
         window = MainWindow(settings=settings)
         window.resize(1200, 800)
         window.show()
@@ -89,9 +92,25 @@ def main() -> int:
             window.nav.setCurrentRow(6)
             app.processEvents()
             window.grab().save(str(OUT / "optimize.png"))
+        dark_shots(app, window)
         window.close()
     print(f"wrote screenshots to {OUT}")
     return 0
+
+
+def dark_shots(app, window) -> None:
+    """Label and Score (where a model was trained) and the welcome screen, in the dark theme."""
+    window.theme.set_choice("dark")
+    shots = [(1, "label-dark")] + ([(5, "score-dark")] if "--no-train" not in sys.argv else [])
+    for row, name in shots:
+        window.nav.setCurrentRow(row)
+        for _ in range(5):  # widgets hear of the new palette through posted events
+            app.processEvents()
+        window.grab().save(str(OUT / f"{name}.png"))
+    window.close_project()
+    window.welcome.show_recent([])
+    app.processEvents()
+    window.grab().save(str(OUT / "welcome-dark.png"))
 
 
 if __name__ == "__main__":

@@ -175,7 +175,7 @@ def test_bad_compare_input_is_one_line(tmp_path, capsys):
 def test_the_progress_bar_shows_steps_with_reward_and_kl():
     import io
 
-    from rmstudio.cli_optimize import OptimizeProgress
+    from rmstudio.cli_progress import OptimizeProgress
 
     out = io.StringIO()
     progress = OptimizeProgress(file=out, disable=False)

@@ -15,6 +15,7 @@ from rmstudio.core.store.project import Project
 from rmstudio.core.data.records import CHOICES
 from rmstudio.gui.browse_model import CHOICE_NAMES, NO_STRENGTH, LabelTableModel, strength_text
 from rmstudio.gui.pages import heading
+from rmstudio.gui.theme import colour
 
 SEARCH_DEBOUNCE_MS = 250
 
@@ -105,7 +106,8 @@ class LabelDetail(QWidget):
                     + f" — {label.created_at[:19].replace('T', ' ')}"
                     + (f"<br>Note: {label.note}" if label.note else ""))
         if mine and who != mine:
-            text += f"<br><span style='color: #b35c00'>Changes here edit {who}'s label, not yours.</span>"
+            text += (f"<br><span style='color: {colour('warning')}'>Changes here edit {who}'s label, "
+                     "not yours.</span>")
         self.label_text.setText(text)
         for choice, button in self.choice_buttons.items():
             button.setChecked(label is not None and label.choice == choice)

@@ -7,13 +7,11 @@ so a cancel keeps everything already generated.
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import fields
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QCheckBox, QDialog, QGroupBox, QHBoxLayout, QLabel,
     QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
@@ -23,28 +21,11 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.core.models.loading import ModelError
 from rmstudio.core.store.project import Project
 from rmstudio.gui.model_picker import ModelPicker
+from rmstudio.gui.sampling_form import ERROR_STYLE, SamplingForm, available_devices
+from rmstudio.gui.theme import colour
 from rmstudio.gui.worker import start_job
 
-DEVICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
-           ("mps", "MPS (Apple GPU)")]
-_DEFAULTS = {f.name: f.default for f in fields(GenerationConfig)}
-_ERROR_STYLE = "color: #c62828;"
-_NOTE_STYLE = "color: #5f6368; font-size: 12px;"
-
-
-def available_devices() -> set[str] | None:
-    """Devices torch can use, or None when torch is not imported yet (importing it takes seconds)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return None
-    found = {"cpu"}
-    if torch.cuda.is_available():
-        found.add("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.add("mps")
-    return found
-
+_NOTE_STYLE = "color: palette(placeholder-text); font-size: 12px;"
 
 
 class GenerateDialog(QDialog):
@@ -69,7 +50,9 @@ class GenerateDialog(QDialog):
         layout.addWidget(self._build_models())
         if available is None:
             available = available_devices()
-        layout.addWidget(self._build_settings(device, available))
+        self.sampling = SamplingForm(device, available)
+        self.sampling.sig_changed.connect(self._on_settings_changed)
+        layout.addWidget(self.sampling)
         layout.addWidget(self._build_progress())
         layout.addLayout(self._build_buttons())
         self._on_settings_changed()
@@ -125,59 +108,6 @@ class GenerateDialog(QDialog):
         self.second_box.toggled.connect(self._on_second_toggled)
         return box
 
-    def _build_settings(self, device: str, available: set[str] | None) -> QGroupBox:
-        box = QGroupBox("Sampling")
-        form = QFormLayout(box)
-        self.responses_spin = QSpinBox()
-        self.responses_spin.setRange(2, 16)
-        self.responses_spin.setValue(_DEFAULTS["num_responses"])
-        self.responses_spin.setToolTip("Every two different responses make one comparison.")
-        # The ranges are wider than the valid values on purpose: the config says what is wrong.
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 10.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setValue(_DEFAULTS["temperature"])
-        self.top_p_spin = QDoubleSpinBox()
-        self.top_p_spin.setRange(0.0, 1.0)
-        self.top_p_spin.setSingleStep(0.05)
-        self.top_p_spin.setValue(_DEFAULTS["top_p"])
-        self.max_tokens_spin = QSpinBox()
-        self.max_tokens_spin.setRange(1, 8192)
-        self.max_tokens_spin.setValue(_DEFAULTS["max_new_tokens"])
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setValue(_DEFAULTS["seed"])
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 1024)
-        self.batch_spin.setValue(_DEFAULTS["batch_size"])
-        self.batch_spin.setToolTip("Sequences generated together; larger is faster until memory runs out.")
-        self.device_box = QComboBox()
-        for key, text in DEVICES:
-            self.device_box.addItem(text, key)
-            if available is not None and key != "auto" and key not in available:
-                item = self.device_box.model().item(self.device_box.count() - 1)
-                item.setEnabled(False)
-                item.setToolTip("Not available on this computer")
-        index = self.device_box.findData((device or "auto").lower())
-        self.device_box.setCurrentIndex(index if index >= 0 else 0)
-        form.addRow("Responses per prompt", self.responses_spin)
-        form.addRow("Temperature", self.temperature_spin)
-        form.addRow("Top-p", self.top_p_spin)
-        form.addRow("Max new tokens", self.max_tokens_spin)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Batch size", self.batch_spin)
-        form.addRow("Device", self.device_box)
-        for spin in (self.responses_spin, self.temperature_spin, self.top_p_spin, self.max_tokens_spin,
-                     self.seed_spin, self.batch_spin):
-            spin.valueChanged.connect(self._on_settings_changed)
-        self.config_error = QLabel("")
-        self.config_error.setObjectName("config_error")
-        self.config_error.setWordWrap(True)
-        self.config_error.setStyleSheet(_ERROR_STYLE)
-        self.config_error.hide()
-        form.addRow(self.config_error)
-        return box
-
     def _build_progress(self) -> QWidget:
         area = QWidget()
         layout = QVBoxLayout(area)
@@ -228,24 +158,10 @@ class GenerateDialog(QDialog):
 
     def config(self) -> GenerationConfig:
         """The sampling settings; raises ValueError (and shows it inline) when they do not fit."""
-        try:
-            config = GenerationConfig(
-                num_responses=self.responses_spin.value(),
-                temperature=round(self.temperature_spin.value(), 4),
-                top_p=round(self.top_p_spin.value(), 4),
-                max_new_tokens=self.max_tokens_spin.value(),
-                seed=self.seed_spin.value(),
-                batch_size=self.batch_spin.value(),
-            )
-        except ValueError as exc:
-            self.config_error.setText(str(exc))
-            self.config_error.show()
-            raise
-        self.config_error.hide()
-        return config
+        return self.sampling.config()
 
     def device(self) -> str:
-        return self.device_box.currentData()
+        return self.sampling.device()
 
     def is_running(self) -> bool:
         return self._job is not None
@@ -325,14 +241,12 @@ class GenerateDialog(QDialog):
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running)
         for widget in (self.picker_a, self.picker_b, self.second_box, self.without_radio, self.all_radio,
-                       self.limit_box, self.limit_spin, self.responses_spin, self.temperature_spin,
-                       self.top_p_spin, self.max_tokens_spin, self.seed_spin, self.batch_spin,
-                       self.device_box):
+                       self.limit_box, self.limit_spin):
             widget.setEnabled(not running)
+        self.sampling.set_editable(not running, fixed_responses=self.second_box.isChecked())
         self.limit_suffix.setEnabled(not running and self.limit_box.isChecked())
         if not running:
             self.limit_spin.setEnabled(self.limit_box.isChecked())
-            self.responses_spin.setEnabled(not self.second_box.isChecked())
 
     def _on_job_progress(self, step: int, metrics: dict) -> None:
         if self._shut_down:
@@ -424,20 +338,15 @@ class GenerateDialog(QDialog):
     def _on_second_toggled(self, on: bool) -> None:
         self.picker_b.setVisible(on)
         # Two models make one response each: exactly one pair per prompt.
-        if on:
-            self.responses_spin.setValue(2)
-        self.responses_spin.setEnabled(not on)
+        self.sampling.fix_two_responses(on)
         self._on_settings_changed()
 
     def _on_settings_changed(self, *_args) -> None:
-        try:
-            self.config()
-        except ValueError:
-            pass
+        valid = self.sampling.is_valid()
         if not self.is_running():
-            self.start_button.setEnabled(bool(self.prompt_ids()) and self.config_error.isHidden())
+            self.start_button.setEnabled(bool(self.prompt_ids()) and valid)
 
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(_ERROR_STYLE if error else "")
+        self.status_label.setStyleSheet(ERROR_STYLE.format(error=colour("error")) if error else "")
         self.status_label.setVisible(bool(text))

@@ -1,4 +1,4 @@
-"""The Help menu: keyboard shortcuts (also '?'), the log file, and About.
+"""The Help menu: keyboard shortcuts (also '?'), the tour, the log file, and About.
 
 ``install_help_menu(window)`` adds it to a QMainWindow's menu bar; it keeps no state on the
 window beyond the menu itself, so the main window needs one call and nothing else.
@@ -22,8 +22,13 @@ from PySide6.QtWidgets import (
 import rmstudio
 from rmstudio.core.paths import cache_dir, data_dir, log_file
 from rmstudio.gui.label_view import ACTION_BUTTONS
+from rmstudio.gui.run_panel import START_KEYS
 
 SHORTCUT_KEY = "?"
+
+
+def _native_keys(keys: str) -> str:
+    return QKeySequence(keys).toString(QKeySequence.NativeText)
 
 
 def _native(standard: QKeySequence.StandardKey) -> str:
@@ -59,6 +64,8 @@ def shortcut_rows(window: QMainWindow | None = None) -> list[tuple[str, str, str
         ("Label", "Ctrl+Enter", "Save the better response you wrote"),
         ("Rank", "Alt+↑ / Alt+↓", "Move the selected response up / down"),
         ("Rank", "Enter", "Save the ranking"),
+        ("Train, Optimize", _native_keys(START_KEYS), "Start the run (as the Start button)"),
+        ("Results, Runs", "Alt+X", "Export the model to a folder you choose"),
     ]
     return rows
 
@@ -119,7 +126,7 @@ def about_html() -> str:
 
 
 class HelpMenu(QMenu):
-    """Help: Keyboard shortcuts, Open log file, About. Dialog openers are methods tests replace."""
+    """Help: Keyboard shortcuts, Tour, Open log file, About. Dialog openers are methods tests replace."""
 
     def __init__(self, window: QMainWindow):
         super().__init__("&Help", window)
@@ -131,6 +138,7 @@ class HelpMenu(QMenu):
         self.shortcuts_action.setShortcutContext(Qt.WidgetShortcut)
         self.key = QShortcut(QKeySequence(SHORTCUT_KEY), window)
         self.key.activated.connect(self.show_shortcuts)
+        self.tour_action = self._add("&Tour of rmstudio", self.show_tour)
         self.log_action = self._add("Open &log file", self.open_log)
         self.addSeparator()
         self.about_action = self._add("&About rmstudio", self.show_about)
@@ -149,6 +157,12 @@ class HelpMenu(QMenu):
         self.dialog.raise_()
         self.dialog.activateWindow()
         return self.dialog
+
+    def show_tour(self) -> None:
+        """The first-run tour again (gui/tour.py), from its first step."""
+        tour = getattr(self.window_, "tour", None)
+        if tour is not None:
+            tour.start()
 
     def open_log(self) -> bool:
         path = log_file()

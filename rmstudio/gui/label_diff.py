@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from rmstudio.gui.label_render import markdown_html
+from rmstudio.gui.theme import ROLE_COLOURS
 
 MIN_SHARED = 0.5  # below this share of words in common, mark nothing
 # Markers (Unicode private use) put around changed words in the markdown source; they pass
@@ -38,7 +39,8 @@ class DiffView:
 
 def diff_colors(dark: bool) -> tuple[str, str]:
     """(background, text) for changed words: explicit both, so it reads on either palette."""
-    return ("#6b4f00", "#ffffff") if dark else ("#ffe08a", "#000000")
+    side = 1 if dark else 0
+    return ROLE_COLOURS["diff_background"][side], ROLE_COLOURS["diff_text"][side]
 
 
 def diff_view(left: str, right: str, dark: bool) -> DiffView:

@@ -7,15 +7,12 @@ is on disk before "Saved ✓" shows and before the next pair appears.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
-    QCheckBox,
     QComboBox,
-    QHBoxLayout,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,11 +28,14 @@ from rmstudio.core.store.project import Comparison, Project
 from rmstudio.core.labeling.relabel import review_queue
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.label_diff import diff_view
-from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.label_render import flat_response, text_html
-from rmstudio.gui.label_view import LABEL_KEYS, ORDERS, SAID, build_empty_view, build_pair_view, build_progress_bar
-from rmstudio.gui.pages import heading
+from rmstudio.gui.label_view import (
+    LABEL_KEYS, SAID, better_saved_text, build_empty_view, build_pair_view, build_progress_bar,
+    build_queue_bar,
+)
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import colour, is_dark
+
 
 class LabelPage(QWidget):
     sig_labeled = Signal()  # a label (or undo) was committed and the next pair is shown
@@ -56,35 +56,7 @@ class LabelPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
-        top = QHBoxLayout()
-        top.addWidget(heading("Label"))
-        top.addStretch(1)
-        self.order_box = QComboBox()
-        for key, title in ORDERS:
-            self.order_box.addItem(title, key)
-        self.order_box.setToolTip("Which unlabeled pair comes next")
-        self.order_box.activated.connect(self._on_order_activated)
-        self.overlap_box = QSpinBox()
-        self.overlap_box.setRange(0, 100)
-        self.overlap_box.setSuffix(" % second labels")
-        self.overlap_box.setToolTip("Share of pairs another annotator labeled that you are asked "
-                                    "to label too, so agreement can be measured")
-        self.overlap_box.valueChanged.connect(self._on_overlap_changed)
-        # Most informative first under the live model (issue #18); created before the focus
-        # loop below, so its box gets Qt.NoFocus like every other control here.
-        self.active = ActiveOrderChoice(self)
-        self.active.sig_changed.connect(self._on_active_changed)
-        self.diff_check = QCheckBox("Highlight differences")
-        self.diff_check.toggled.connect(lambda _on: self._render())
-        # The share is typed (digits, like the label keys), so the box takes focus on a click;
-        # an arrow click, Enter or Esc hands the keys back to the page (eventFilter).
-        self.overlap_box.setFocusPolicy(Qt.ClickFocus)
-        self.overlap_box.installEventFilter(self)
-        self.overlap_box.editingFinished.connect(self._keys_to_page)
-        for widget in (self.order_box, self.active.box, self.overlap_box, self.diff_check):
-            top.addWidget(widget)
-        layout.addLayout(top)
-
+        layout.addLayout(build_queue_bar(self))
         layout.addLayout(build_progress_bar(self))
         self.stack = QStackedWidget()
         layout.addWidget(self.stack, 1)
@@ -173,7 +145,7 @@ class LabelPage(QWidget):
             shown = {"a": "right" if self.swapped else "left", "b": "left" if self.swapped else "right",
                      "tie": "tie", "both_bad": "both bad", "skip": "skip"}[earlier.choice]
             said = f" (your earlier label: {shown})"
-        return f"  ·  <b style='color:#c77700'>sent back for review</b>{said}"
+        return f"  ·  <b style='color:{colour('warning')}'>sent back for review</b>{said}"
 
     def _render(self) -> None:
         if self.current is None:
@@ -183,13 +155,13 @@ class LabelPage(QWidget):
         role_color = self.palette().link().color().name()
         self.prompt_header.setText(f"Prompt  ·  pair #{c.id}{self.review_note}")
         self.prompt_view.setHtml(text_html(c.prompt, role_color, turns=True))
+        self.splitter.fit_prompt()
         # The last turn is the one being answered: show the end of a long conversation.
         bar = self.prompt_view.verticalScrollBar()
         bar.setValue(bar.maximum())
         note = ""
         if self.diff_check.isChecked():
-            dark = self.palette().base().color().lightness() < 128
-            view = diff_view(flat_response(left), flat_response(right), dark)
+            view = diff_view(flat_response(left), flat_response(right), is_dark(self.palette()))
             left_html, right_html, note = view.left, view.right, view.note
         else:
             left_html, right_html = text_html(left, role_color, False), text_html(right, role_color, False)
@@ -244,6 +216,11 @@ class LabelPage(QWidget):
                                (Qt.Key_Escape, False): self._close_better_box}
         else:
             self._shortcuts = {}
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:
+            self._render()  # its HTML holds colours chosen for the theme it was drawn on
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.Undo):
@@ -360,6 +337,8 @@ class LabelPage(QWidget):
             return
         self.note.clear()
         self.better_edit.clear()
+        if result["op"] == "add_better_response":  # says why the counters jump by more than one
+            self._said = better_saved_text(result["comparisons_added"])
         self.status.setText(f"Saved ✓  ({self._said})")
         self.show_next()
         self.sig_labeled.emit()  # after the next pair is on screen

@@ -1,4 +1,5 @@
-"""The Label page's pair view and its key map: what the screen shows and which key means what.
+"""The Label page's layout (queue bar, pair view) and its key map: what the screen shows and
+which key means what.
 
 Kept apart from ``label_page`` (which reads the queue and writes labels) so the layout can be
 read in one place.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTextBrowser,
-    QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+    QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
 
+from rmstudio.gui.label_order import ActiveOrderChoice
 from rmstudio.gui.pages import heading, paragraph
 
 # key, shift held -> (what was pressed about the screen, strength). Shift+1/2 arrive as the
@@ -34,6 +36,16 @@ SAID = {("left", 1): "left better", ("left", 2): "left much better", ("right", 1
         ("right", 2): "right much better", ("tie", None): "tie", ("both_bad", None): "both bad",
         ("skip", None): "skipped"}
 ORDERS = [("import", "Import order"), ("random", "Random order")]
+PANEL_SPACING = 2  # px between a panel's header and its text
+PROGRESS_BAR_WIDTH = 160  # px, fixed: a bar that stretched changed width with the texts beside it
+
+
+def better_saved_text(comparisons_added: int) -> str:
+    """What saving a written response stored: besides "both bad" on the shown pair, the written
+    one against each of the two, both labeled, so "labeled" and "you" move by three at once."""
+    pairs = {2: "2 new comparisons", 1: "1 new and 1 existing comparison"}.get(
+        comparisons_added, "its 2 existing comparisons")
+    return f"both bad; your response: {pairs} labeled, yours beats both"
 
 
 def browser() -> QTextBrowser:
@@ -48,12 +60,53 @@ def panel(title: str, view: QWidget) -> tuple[QWidget, QLabel]:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
+    layout.setSpacing(PANEL_SPACING)
     header = QLabel(title)
     header.setStyleSheet("font-weight: 600;")
     layout.addWidget(header)
     layout.addWidget(view, 1)
     return box, header
+
+
+class PairSplitter(QSplitter):
+    """The prompt over the two responses. The prompt gets the height its text needs, up to
+    ``PROMPT_MAX_SHARE`` of the view (then it scrolls), and the responses the rest: with fixed
+    stretch factors a one-line prompt took a third of the height. Refitted on each pair and
+    each resize; a drag on the handle holds until then."""
+
+    PROMPT_MAX_SHARE = 0.4
+    PROMPT_MIN = 60  # px: the header and one line, even on a very short window
+
+    def __init__(self, prompt_panel: QWidget, prompt_header: QLabel, prompt_view: QTextBrowser,
+                 sides: QWidget):
+        super().__init__(Qt.Vertical)
+        self.prompt_header, self.prompt_view = prompt_header, prompt_view
+        self.addWidget(prompt_panel)
+        self.addWidget(sides)
+        self.setStretchFactor(0, 0)
+        self.setStretchFactor(1, 1)
+        self.setChildrenCollapsible(False)
+
+    def prompt_height(self) -> int:
+        """Header, frame and laid-out text of the prompt at the splitter's width (read from the
+        splitter, not the view: in a resize the view's own geometry is not updated yet)."""
+        view = self.prompt_view
+        doc = view.document()
+        doc.setTextWidth(max(self.width() - 2 * view.frameWidth(), 50))
+        chrome = self.prompt_header.sizeHint().height() + PANEL_SPACING + 2 * view.frameWidth()
+        return int(doc.size().height()) + chrome + 2
+
+    def fit_prompt(self) -> None:
+        total = sum(self.sizes())
+        if total <= 0:
+            return
+        cap = max(self.PROMPT_MIN, int(total * self.PROMPT_MAX_SHARE))
+        wanted = min(max(self.prompt_height(), self.PROMPT_MIN), cap)
+        self.setSizes([wanted, total - wanted])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_prompt()
 
 
 def build_pair_view(page) -> QWidget:
@@ -71,11 +124,7 @@ def build_pair_view(page) -> QWidget:
     sides.addWidget(left_panel)
     sides.addWidget(right_panel)
     sides.setChildrenCollapsible(False)
-    page.splitter = QSplitter(Qt.Vertical)
-    page.splitter.addWidget(prompt_panel)
-    page.splitter.addWidget(sides)
-    page.splitter.setStretchFactor(0, 2)
-    page.splitter.setStretchFactor(1, 3)
+    page.splitter = PairSplitter(prompt_panel, page.prompt_header, page.prompt_view, sides)
     # Why "Highlight differences" marks nothing on this pair (responses too unlike).
     page.diff_note = QLabel("")
     page.diff_note.setWordWrap(True)
@@ -134,21 +183,54 @@ def build_pair_view(page) -> QWidget:
     return view
 
 
+def build_queue_bar(page) -> QHBoxLayout:
+    """The page's title and the queue settings beside it: order, share of second labels, diff."""
+    top = QHBoxLayout()
+    top.addWidget(heading("Label"))
+    top.addStretch(1)
+    page.order_box = QComboBox()
+    for key, title in ORDERS:
+        page.order_box.addItem(title, key)
+    page.order_box.setToolTip("Which unlabeled pair comes next")
+    page.order_box.activated.connect(page._on_order_activated)
+    page.overlap_box = QSpinBox()
+    page.overlap_box.setRange(0, 100)
+    page.overlap_box.setSuffix(" % second labels")
+    page.overlap_box.setToolTip("Share of pairs another annotator labeled that you are asked "
+                                "to label too, so agreement can be measured")
+    page.overlap_box.valueChanged.connect(page._on_overlap_changed)
+    # Most informative first under the live model (issue #18); created before the page's focus
+    # loop, so its box gets Qt.NoFocus like every other control there.
+    page.active = ActiveOrderChoice(page)
+    page.active.sig_changed.connect(page._on_active_changed)
+    page.diff_check = QCheckBox("Highlight differences")
+    page.diff_check.toggled.connect(lambda _on: page._render())
+    # The share is typed (digits, like the label keys), so the box takes focus on a click;
+    # an arrow click, Enter or Esc hands the keys back to the page (its eventFilter).
+    page.overlap_box.setFocusPolicy(Qt.ClickFocus)
+    page.overlap_box.installEventFilter(page)
+    page.overlap_box.editingFinished.connect(page._keys_to_page)
+    for widget in (page.order_box, page.active.box, page.overlap_box, page.diff_check):
+        top.addWidget(widget)
+    return top
+
+
 def build_progress_bar(page) -> QHBoxLayout:
     """Progress through the queue, why this pair came first, and what was just saved."""
     bar = QHBoxLayout()
     page.progress_bar = QProgressBar()
     page.progress_bar.setTextVisible(False)
     page.progress_bar.setMaximumHeight(10)
+    page.progress_bar.setFixedWidth(PROGRESS_BAR_WIDTH)
     page.progress_text = QLabel("")
     page.status = QLabel("")
     page.status.setObjectName("label_status")
-    bar.addWidget(page.progress_bar, 1)
+    bar.addWidget(page.progress_bar)
     bar.addWidget(page.progress_text)
     bar.addSpacing(12)
     bar.addWidget(page.active.reason)
     bar.addSpacing(12)
-    bar.addWidget(page.status)
+    bar.addWidget(page.status, 1)  # the texts take the rest; a long "Saved ✓ (…)" fits
     return bar
 
 

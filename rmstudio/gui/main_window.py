@@ -5,10 +5,10 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMainWindow, QMenu, QMessageBox, QStackedWidget, QToolBar, QToolButton, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QStackedWidget, QToolBar, QWidget,
 )
 
 from rmstudio.core.data.demo import HH_WARNING, demo_project_path
@@ -18,22 +18,24 @@ from rmstudio.core.store.project import SUFFIX, Project
 from rmstudio.gui.backup_actions import BackupScheduler, choose_and_restore, offer_restore
 from rmstudio.gui.browse_page import BrowsePage
 from rmstudio.gui.data_page import DataPage
+from rmstudio.gui.device_menu import DeviceChoice
+from rmstudio.gui.diagnostics_page import DiagnosticsPage
 from rmstudio.gui.help_menu import install_help_menu
+from rmstudio.gui.workspace_menu import install_workspace_menu
 from rmstudio.gui.label_page import LabelPage
 from rmstudio.gui.live_model import LiveModelController
 from rmstudio.gui.ranking_page import RankingPage
 from rmstudio.gui.runs_page import RunsPage
 from rmstudio.gui.optimize_page import OptimizePage
 from rmstudio.gui.score_page import ScorePage
+from rmstudio.gui.theme import install_theme
+from rmstudio.gui.tour import install_tour
 from rmstudio.gui.train_page import TrainPage
 from rmstudio.gui.welcome_page import WelcomePage
-from rmstudio.gui.worker import start_job
+from rmstudio.gui.window_state import restore_window_state, save_window_state, workspace_row
 
 PROJECT_FILTER = f"rmstudio projects (*{SUFFIX});;All files (*)"
 MAX_RECENT = 8
-DEVICE_DETECTION_DELAY_MS = 3000  # torch takes seconds to import: not while the window opens
-DEVICE_CHOICES = [("auto", "Auto (best available)"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"),
-                  ("mps", "MPS (Apple GPU)")]
 
 
 class MainWindow(QMainWindow):
@@ -57,13 +59,15 @@ class MainWindow(QMainWindow):
         self.browse_page = BrowsePage()
         self.train_page = TrainPage()
         self.score_page = ScorePage()
+        self.diagnostics_page = DiagnosticsPage()
         self.optimize_page = OptimizePage()
         self.runs_page = RunsPage()
         self.project_pages = [self.data_page, self.label_page, self.ranking_page, self.browse_page,
-                              self.train_page, self.score_page, self.optimize_page, self.runs_page]
+                              self.train_page, self.score_page, self.diagnostics_page, self.optimize_page,
+                              self.runs_page]
         built = {"Data": self.data_page, "Label": self.label_page, "Rank": self.ranking_page,
                  "Browse": self.browse_page, "Train": self.train_page, "Score": self.score_page,
-                 "Optimize": self.optimize_page, "Runs": self.runs_page}
+                 "Diagnose": self.diagnostics_page, "Optimize": self.optimize_page, "Runs": self.runs_page}
         for title, page in built.items():  # the workspaces in the order of the loop they serve
             self.nav.addItem(title)
             self.pages.addWidget(page)
@@ -98,11 +102,10 @@ class MainWindow(QMainWindow):
         self.status_project = QLabel("No project open")
         self.status_annotator = QLabel(f"Annotator: {self.annotator}")
         self._build_annotator_bar()
-        self.status_device = QToolButton()
-        self.status_device.setText("Device: …")
-        self.status_device.setAutoRaise(True)
-        self.status_device.setPopupMode(QToolButton.InstantPopup)
-        self.status_device.setToolTip("The compute device for generation; click to choose another.")
+        self.devices = DeviceChoice(self, self.settings)
+        self.devices.sig_changed.connect(self._on_device_changed)
+        self.status_device = self.devices.button
+        self.device_menu, self.device_actions = self.devices.menu, self.devices.actions
         self.status_live = QLabel("")
         self.live_model.sig_status.connect(self.status_live.setText)
         for widget in (self.status_live, self.status_project, self.status_annotator, self.status_device):
@@ -110,18 +113,15 @@ class MainWindow(QMainWindow):
         self.backups = BackupScheduler(self)
         self.backups.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menu()
-        self._build_device_menu()
+        self._build_settings_menu()
+        self.theme = install_theme(self, self.settings)
+        install_workspace_menu(self, self.nav)
         install_help_menu(self)
+        restore_window_state(self, self.settings, self.project_pages)
+        install_tour(self, self.settings)
         if self.live_action.isChecked():
             self.live_model.set_enabled(True)
         self.welcome.show_recent(self.recent_projects())
-        self._device_job = None
-        # A timer the window owns and stops on close: a detection thread started after the window
-        # is gone would be destroyed while running, which aborts the process.
-        self._device_timer = QTimer(self)
-        self._device_timer.setSingleShot(True)
-        self._device_timer.timeout.connect(self._detect_device)
-        self._device_timer.start(DEVICE_DETECTION_DELAY_MS)
 
     # -- menus ---------------------------------------------------------------------------
 
@@ -142,64 +142,29 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             menu.addAction(action)
 
-    def _build_device_menu(self) -> None:
-        """Settings > Compute device (also the status-bar device button): stored as 'device'."""
-        self.device_detected: str | None = None  # what Auto means here, once torch has looked
-        self.devices_available: set[str] | None = None
-        self.device_menu = QMenu("Compute &device", self)
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self.device_actions: dict[str, QAction] = {}
-        chosen = str(self.settings.value("device", "auto") or "auto").lower()
-        for key, text in DEVICE_CHOICES:
-            action = QAction(text, self, checkable=True)
-            action.setChecked(key == chosen)
-            action.triggered.connect(lambda _checked=False, key=key: self.set_device_preference(key))
-            group.addAction(action)
-            self.device_menu.addAction(action)
-            self.device_actions[key] = action
+    def _build_settings_menu(self) -> None:
         settings_menu = self.menuBar().addMenu("&Settings")
-        settings_menu.addMenu(self.device_menu)
+        settings_menu.addMenu(self.devices.menu)
         self.live_action = QAction("&Live instant reward model (refits as you label)", self, checkable=True)
         self.live_action.setChecked(self.settings.value("live_model", "false") == "true")
         self.live_action.toggled.connect(self._on_live_toggled)
         settings_menu.addAction(self.live_action)
-        self.status_device.setMenu(self.device_menu)
-        self.data_page.device_preference = chosen if chosen in self.device_actions else "auto"
+        self.data_page.device_preference = self.devices.preference()
 
     def device_preference(self) -> str:
         """The chosen device ('auto', 'cpu', 'cuda', 'mps'), or 'auto' where it is not available."""
-        chosen = str(self.settings.value("device", "auto") or "auto").lower()
-        if chosen not in self.device_actions:
-            return "auto"
-        if self.devices_available is not None and chosen != "auto" and chosen not in self.devices_available:
-            return "auto"
-        return chosen
+        return self.devices.preference()
 
     def set_device_preference(self, key: str) -> None:
-        self.settings.setValue("device", key)
-        self.device_actions[key].setChecked(True)
-        self.data_page.device_preference = self.device_preference()
-        self._show_device()
-
-    def _show_device(self) -> None:
-        chosen = str(self.settings.value("device", "auto") or "auto").lower()
-        effective = self.device_preference()
-        if effective == "auto":
-            found = self.device_detected or "…"
-            note = " (chosen one not available)" if chosen not in ("auto", effective) else ""
-            self.status_device.setText(f"Device: {found}{note}")
-        else:
-            self.status_device.setText(f"Device: {dict(DEVICE_CHOICES)[effective]} (set in Settings)")
+        self.devices.set_preference(key)
 
     def _on_device_detected(self, found: dict) -> None:
-        self.device_detected = found["name"]
-        self.devices_available = set(found["available"])
-        for key, action in self.device_actions.items():
-            action.setEnabled(key == "auto" or key in self.devices_available)
-        self.data_page.device_preference = self.device_preference()
-        self.data_page.available_devices = set(self.devices_available)
-        self._show_device()
+        self.devices.on_detected(found)
+
+    def _on_device_changed(self, preference: str, available) -> None:
+        self.data_page.device_preference = preference
+        if available is not None:
+            self.data_page.available_devices = set(available)
 
     def _build_annotator_bar(self) -> None:
         """Who is labeling: every label carries this name. Pick one or type a new one."""
@@ -335,8 +300,11 @@ class MainWindow(QMainWindow):
         self.train_page.set_writer(self.label_page.writer)  # runs are recorded by the one writer
         self.score_page.set_writer(self.label_page.writer)  # so are the pairs Score sends to labeling
         self.optimize_page.set_writer(self.label_page.writer)
+        self.diagnostics_page.set_writer(self.label_page.writer)  # pairs sent back to the label queue
         self.stack.setCurrentWidget(self.workspace)
-        self.nav.setCurrentRow(1 if project.counts()["comparisons"] else 0)
+        # An empty project opens on Data (import first); others where the user last was.
+        has_pairs = project.counts()["comparisons"]
+        self.nav.setCurrentRow(workspace_row(self.settings, self.nav, 1) if has_pairs else 0)
 
     def _on_live_toggled(self, enabled: bool) -> None:
         self.settings.setValue("live_model", "true" if enabled else "false")
@@ -388,35 +356,9 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.Open:
             self.open_project(demo_project_path("hh-harmless"))
 
-    # -- device --------------------------------------------------------------------------
-
-    def _detect_device(self) -> None:
-        """torch takes seconds to import: find the device off the UI thread."""
-
-        def job(_sink):
-            import torch
-
-            available = ["cpu"]
-            name = "CPU"
-            if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-                available.append("mps")
-                name = "Apple MPS"
-            if torch.cuda.is_available():
-                available.append("cuda")
-                name = f"CUDA ({torch.cuda.get_device_name(0)})"
-            return {"name": name, "available": available}
-
-        self._device_job = start_job(
-            self, job, self._on_device_detected,
-            lambda _msg, _d: self._on_device_detected({"name": "CPU (torch unavailable)",
-                                                       "available": ["cpu"]}))
-
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self._device_timer.stop()
-        if self._device_job is not None:
-            thread, _worker = self._device_job
-            thread.quit()
-            thread.wait(10000)
+        save_window_state(self, self.settings, self.project_pages, self.nav)
+        self.devices.shutdown()
         self.close_project()
         self.label_page.shutdown()
         self.live_model.shutdown()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from rmstudio.core.reward.export_model import export_destination, export_model, load_hint
+from rmstudio.gui.theme import colour
 from rmstudio.gui.worker import start_job
 
 
@@ -32,7 +33,7 @@ class ModelExportBar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         row = QHBoxLayout()
-        self.export_button = QPushButton("Export model…")
+        self.export_button = QPushButton("E&xport model…")
         self.export_button.setToolTip("Copy this run's model folder to a folder you choose (a new or "
                                       "empty one; a folder with files gets a new folder inside it).")
         self.export_button.clicked.connect(self.export_clicked)
@@ -118,7 +119,7 @@ class ModelExportBar(QWidget):
 
     def _on_failed(self, message: str, _details: str) -> None:
         self._finish_job()
-        self.status.setText(f"<span style='color:#c62828'>Not exported: {escape(message)}</span>")
+        self.status.setText(f"<span style='color:{colour('error')}'>Not exported: {escape(message)}</span>")
 
     def _finish_job(self) -> None:
         self._job = None  # its thread quits by itself (start_job connects the end to quit)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from rmstudio.core.models.loading import ModelError, ModelSource
+from rmstudio.gui.theme import themed_style
 
 # (kind, what the user sees); the order is the combo box order.
 KINDS = [
@@ -66,7 +67,7 @@ class ModelPicker(QWidget):
 
         self.hub_note = QLabel(HUB_NOTE)
         self.hub_note.setWordWrap(True)
-        self.hub_note.setStyleSheet("color: #5f6368; font-size: 12px;")
+        self.hub_note.setStyleSheet("color: palette(placeholder-text); font-size: 12px;")
         layout.addWidget(self.hub_note)
 
         self.trust_box = QCheckBox("Allow custom code (trust_remote_code)")
@@ -77,7 +78,7 @@ class ModelPicker(QWidget):
         self.error_label = QLabel("")
         self.error_label.setObjectName("model_error")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #c62828;")
+        themed_style(self.error_label, "color: {error};")
         self.error_label.hide()
         layout.addWidget(self.error_label)
         self._on_kind_changed()

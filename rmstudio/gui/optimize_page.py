@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QLabel, QLineEdit, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+    QLabel, QLineEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget,
 )
 
@@ -27,6 +27,7 @@ from rmstudio.gui.optimize_results import OptimizeResults
 from rmstudio.gui.pages import heading, method_choice
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import themed_style
 
 _DEFAULTS = PolicyConfig(method="dpo")  # the defaults; dpo needs no reward to be made
 FOLDER = "__folder__"
@@ -55,24 +56,14 @@ class OptimizePage(QWidget):
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the reward, the KL to the starting policy, the completion "
                                  "lengths and the loss are drawn here as the policy trains.")
-        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
-        self.panel.sig_finished.connect(self._on_finished)
-        self.panel.sig_running.connect(lambda _running: self._update())
+        self.panel.connect_page(self.start, self._on_finished, self._update)
 
         outer = QHBoxLayout(self)
         outer.setContentsMargins(16, 16, 16, 16)
         splitter = QSplitter(Qt.Horizontal)
         outer.addWidget(splitter)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         settings = self._build_settings()
-        scroll.setWidget(settings)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.panel.controls)
+        left, _scroll = self.panel.settings_column(settings)
         left.setMinimumWidth(max(360, settings.minimumSizeHint().width() + 24))
         splitter.addWidget(left)
         right = QWidget()
@@ -81,7 +72,7 @@ class OptimizePage(QWidget):
         self.warning = QLabel("")
         self.warning.setObjectName("policy_warning")
         self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("color: #b26a00; font-weight: bold;")
+        themed_style(self.warning, "color: {warning}; font-weight: bold;")
         self.warning.hide()
         right_layout.addWidget(self.warning)
         right_layout.addWidget(self.panel, 3)

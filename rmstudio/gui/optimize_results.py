@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from rmstudio.gui.plots import color, make_plot
+from rmstudio.gui.plots import color, make_plot, set_title
+from rmstudio.gui.theme import colour
 from rmstudio.gui.worker import start_job
 
 
@@ -108,7 +109,7 @@ class OptimizeResults(QWidget):
         if guard.get("best_step") is not None:
             parts.append(f"Best check reward {guard.get('best_check', float('nan')):+.3f} at step {guard['best_step']}.")
         if self.result.get("warning"):
-            parts.append(f"<br><span style='color:#b26a00'>⚠ {self.result['warning']}</span>")
+            parts.append(f"<br><span style='color:{colour('warning')}'>⚠ {self.result['warning']}</span>")
         self.headline.setText(" ".join(parts))
         self._plot_kl(guard.get("history") or [], self.result.get("best_of_n") or [])
         self._update()
@@ -127,8 +128,8 @@ class OptimizeResults(QWidget):
                           pen=pg.mkPen(color(c), width=2, style=style), symbol="t" if dashed else "o",
                           symbolSize=6, symbolBrush=color(c))
         if not history and not best_of_n:
-            item.setTitle("<span style='font-size:10pt'>Turn on the guard (a check reward) and best-of-n to "
-                          "see reward against √KL</span>")
+            set_title(self.kl_plot, "Turn on the guard (a check reward) and best-of-n to see reward "
+                                    "against √KL")
 
     # -- before/after --------------------------------------------------------------------
 
@@ -228,7 +229,7 @@ class OptimizeResults(QWidget):
 
     def _failed(self, message: str, _details: str) -> None:
         self._job = None
-        self.verdict.setText(f"<span style='color:#c62828'>{message}</span>")
+        self.verdict.setText(f"<span style='color:{colour('error')}'>{message}</span>")
         self._update()
 
     def _update(self) -> None:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-    QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+    QPlainTextEdit, QPushButton, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.errors import RmstudioError
@@ -21,6 +21,8 @@ from rmstudio.core.labeling.ranking import (
 from rmstudio.gui.pages import heading, paragraph
 
 PREVIEW_CHARS = 80
+RANKING_IS = ("Ranking puts three or more responses to one prompt in order, best first, and "
+              "stores every pair that order implies as a label.")
 
 
 def _preview(text: str) -> str:
@@ -39,8 +41,21 @@ class RankingPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 24, 24, 24)
         layout.addWidget(heading("Rank responses"))
+        # Nothing to rank: one paragraph in place of the prompt and list boxes, which stood empty.
         self.empty = paragraph("")
-        layout.addWidget(self.empty)
+        self.empty.setObjectName("ranking_empty")
+        self.empty_view = QWidget()
+        empty_layout = QVBoxLayout(self.empty_view)
+        empty_layout.setContentsMargins(0, 24, 0, 0)
+        empty_layout.addWidget(self.empty)
+        empty_layout.addStretch(1)
+        self.ranking_view = QWidget()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty_view)
+        self.stack.addWidget(self.ranking_view)
+        layout.addWidget(self.stack, 1)
+        layout = QVBoxLayout(self.ranking_view)  # the ranking controls go in their own view
+        layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(QLabel("Prompt"))
         self.prompt_choice = QComboBox()
@@ -98,13 +113,14 @@ class RankingPage(QWidget):
                                        p["id"])
         self.prompt_choice.blockSignals(False)
         if self.project is None:
-            self.empty.setText("Open a project to rank responses.")
+            self.empty.setText(f"{RANKING_IS} Open a project to rank responses.")
         elif not prompts:
-            self.empty.setText("No prompt has more than two responses yet. Import rankings or "
-                               "generate several responses per prompt to rank them here.")
+            self.empty.setText(f"{RANKING_IS} No prompt has more than two responses yet: import "
+                               "rankings on the <b>Data</b> page, or generate several responses "
+                               "per prompt there (<b>Generate pairs…</b>), to rank them here.")
         else:
             self.empty.setText("")
-        self.empty.setVisible(bool(self.empty.text()))
+        self.stack.setCurrentWidget(self.empty_view if self.empty.text() else self.ranking_view)
         keep = self.prompt_choice.findData(self.prompt_id)
         self.prompt_choice.setCurrentIndex(keep if keep >= 0 else 0)
         self.show_prompt(self.prompt_choice.currentData())

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.runs.kinds import RunKind
@@ -26,8 +27,12 @@ from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.live_plots import LivePlots
 from rmstudio.gui.run_job import RunJob
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import themed_style
 
 ETA_AFTER_S = 2.0  # an estimate from the first second of a stage is mostly noise
+
+
+START_KEYS = "Ctrl+Return"
 
 
 class RunPanel(QWidget):
@@ -83,9 +88,36 @@ class RunPanel(QWidget):
         self.resume_button.clicked.connect(lambda: self.sig_start_requested.emit(True))
         for button in (self.start_button, self.cancel_button, self.resume_button):
             buttons.addWidget(button)
+        # Ctrl+Enter starts from anywhere in the window while this panel is shown (a hidden
+        # panel's shortcut does not fire, so Train's and Optimize's never both answer).
+        start = QShortcut(QKeySequence(START_KEYS), self, context=Qt.WindowShortcut)
+        start.activated.connect(lambda: self.start_button.isEnabled() and self.start_button.click())
         self._update_buttons()
 
     # -- what the page tells the panel ---------------------------------------------------
+
+    def connect_page(self, start, finished, running_changed) -> None:
+        """Wire the page that owns the settings: Start and Resume call ``start(resume=...)``, a
+        finished run goes to ``finished(result)``, and ``running_changed()`` runs whenever a run
+        starts or ends (the page re-checks what may be edited)."""
+        self.sig_start_requested.connect(lambda resume: start(resume=resume))
+        self.sig_finished.connect(finished)
+        self.sig_running.connect(lambda _running: running_changed())
+
+    def settings_column(self, settings: QWidget) -> tuple[QWidget, QScrollArea]:
+        """A page's left column: its ``settings`` in a scroll area (vertical only) with this
+        panel's ``controls`` under it, outside the scroll so Start is always in reach. Returns the
+        column and the scroll area, for the page to size the column from."""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(settings)
+        column = QWidget()
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.controls)
+        return column, scroll
 
     def set_can_start(self, can: bool, why_not: str = "") -> None:
         self._can_start = can
@@ -238,7 +270,7 @@ class RunPanel(QWidget):
     def _on_failed(self, message: str, details: str) -> None:
         self._job_done()
         self.status.setText(f"The run failed: {message}")
-        self.status.setStyleSheet("color: #c62828;")
+        themed_style(self.status, "color: {error};")
         self.show_error("The run failed", message, details)
         self.sig_failed.emit(message, details)
 

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from html import escape
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
-    QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
+    QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
+    QTableWidget, QTableWidgetItem, QTextBrowser, QToolTip, QVBoxLayout, QWidget,
 )
 
 from rmstudio.core.store.project import Project
@@ -18,12 +18,38 @@ from rmstudio.core.runs.store import last_metric_values, list_runs, run_artifact
 from rmstudio.core.timefmt import format_duration
 from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.pages import heading
-from rmstudio.gui.plots import color, make_plot, place_legend
+from rmstudio.gui.plots import color, make_plot, place_legend, set_title
+from rmstudio.gui.theme import colour
 
 COLUMNS = ["Run", "Kind", "Name", "Status", "Started", "Duration", "Val accuracy"]
 PREFERRED_KEYS = ("val/accuracy", "val/loss", "train/loss", "train/accuracy")
-STATUS_COLORS = {"failed": "#c62828", "cancelled": "#8a6d00", "interrupted": "#8a6d00",
-                 "running": "#1565c0"}
+STATUS_COLORS = {"failed": "error", "cancelled": "warning", "interrupted": "warning",
+                 "running": "info"}  # theme roles (gui/theme.py)
+
+
+def flat_settings(config, prefix: str = "") -> list[tuple[str, str]]:
+    """A run's config as (name, value) rows, nested keys joined with dots
+    ("finetune.lora_rank"), values as JSON writes them (true, [1, 2]) except plain text, and
+    "—" for a setting left empty (None)."""
+    if not isinstance(config, dict) or (prefix and not config):
+        return [(prefix, _setting_text(config))]
+    rows: list[tuple[str, str]] = []
+    for key, value in config.items():
+        rows += flat_settings(value, f"{prefix}.{key}" if prefix else str(key))
+    return rows
+
+
+def _setting_text(value) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def settings_table_html(run_id: int, config) -> str:
+    rows = "".join(f"<tr><td style='padding-right:14px'>{escape(name)}</td><td>{escape(text)}</td></tr>"
+                   for name, text in flat_settings(config))
+    return (f"<p><b>Settings</b> &nbsp;<a href='copy-settings:{run_id}'>Copy as JSON</a></p>"
+            f"<table cellspacing='0' cellpadding='1' style='font-size:11px'>{rows}</table>")
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -96,6 +122,7 @@ class RunsPage(QWidget):
         self.details = QTextBrowser()
         self.details.setObjectName("run_details")
         self.details.setOpenLinks(False)
+        self.details.anchorClicked.connect(self._on_details_link_clicked)
         detail_box = QWidget()
         detail_layout = QVBoxLayout(detail_box)
         detail_layout.setContentsMargins(0, 0, 0, 0)
@@ -141,7 +168,7 @@ class RunsPage(QWidget):
                 if col in (0, 5, 6):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if col == 3 and run["status"] in STATUS_COLORS:
-                    item.setForeground(QColor(STATUS_COLORS[run["status"]]))
+                    item.setForeground(QColor(colour(STATUS_COLORS[run["status"]])))
                 self.table.setItem(row, col, item)
             if run["id"] in selected:
                 self._add_row_to_selection(row)
@@ -213,9 +240,8 @@ class RunsPage(QWidget):
         self.curves = {}
         by_id = {run["id"]: run for run in self.runs}
         ids = self.selected_run_ids()
-        text = self.palette().color(self.palette().ColorRole.Text).name()
         title = key if ids and key else ("These runs logged no metrics" if ids else "Select runs to compare")
-        item.setTitle(f"<span style='color:{text}; font-size:10pt'>{escape(title)}</span>")
+        set_title(self.plot, escape(title))
         place_legend(self.plot, rising=any(word in key for word in ("accuracy", "margin", "reward")))
         for i, run_id in enumerate(sorted(ids)):
             points = self._metrics_of(run_id).get(key, [])
@@ -244,7 +270,7 @@ class RunsPage(QWidget):
             html = [f"<h3>Run #{run_id} · {escape(run['name'])} · {escape(run['status'])}</h3>"]
             if run.get("error"):
                 message, _, trace = run["error"].partition("\n")
-                html.append(f"<p style='color:#c62828'><b>Error:</b> {escape(message)}</p>")
+                html.append(f"<p style='color:{colour('error')}'><b>Error:</b> {escape(message)}</p>")
                 if trace.strip():
                     html.append(f"<pre style='font-size:10px'>{escape(trace.strip())}</pre>")
             artifacts = run_artifacts(self.project, run_id)
@@ -253,9 +279,17 @@ class RunsPage(QWidget):
                     f"<li>{escape(a['kind'])}: <code>{escape(a['path'] or '–')}</code></li>"
                     for a in artifacts)
                     + "</ul>")
-            html.append("<b>Settings</b><pre style='font-size:11px'>"
-                        f"{escape(json.dumps(run['config'], indent=1, default=str))}</pre>")
+            html.append(settings_table_html(run_id, run["config"]))
             parts.append("".join(html))
         if len(ids) > 5:
             parts.append(f"<i>… and {len(ids) - 5} more selected.</i>")
         self.details.setHtml("<hr>".join(parts))
+
+    def _on_details_link_clicked(self, url) -> None:
+        """"Copy as JSON" under a run's settings: the config as it is stored, for power users."""
+        kind, _, run_id = url.toString().partition(":")
+        run = next((r for r in self.runs if str(r["id"]) == run_id), None)
+        if kind != "copy-settings" or run is None:
+            return
+        QApplication.clipboard().setText(json.dumps(run["config"], indent=2, default=str))
+        QToolTip.showText(QCursor.pos(), f"Settings of run #{run_id} copied as JSON", self.details)

@@ -4,7 +4,8 @@ One reward model is loaded at a time (``core.reward.api``) and used by one job a
 request made while a job runs replaces any request already waiting (typing fast never queues
 up work), and an answer for anything but the latest request is dropped, so the page never
 shows the score of text that is no longer there. Occlusion (many forward passes) is its own
-job with progress and cancel.
+job with progress and cancel, and so is a task lent the model (best-of-n, ``run_with_model``):
+while either runs, score requests wait, so the model is never used by two threads at once.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ class ScoreEngine(QObject):
         self._waiting: ScoreRequest | None = None
         self._latest: ScoreRequest | None = None
         self._occlusion = None
+        self._task = None  # (thread, worker) of a run_with_model task
+        self._task_waiting: tuple | None = None
 
     @property
     def busy(self) -> bool:
-        return self._job is not None or self._occlusion is not None
+        return self._job is not None or self._occlusion is not None or self._task is not None
 
     def request(self, request: ScoreRequest) -> None:
         self._latest = request
@@ -91,6 +94,10 @@ class ScoreEngine(QObject):
         self._next()
 
     def _next(self) -> None:
+        task, self._task_waiting = self._task_waiting, None
+        if task is not None:
+            self._start_task(*task)
+            return
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             self._start(waiting)
@@ -130,11 +137,48 @@ class ScoreEngine(QObject):
         self.sig_failed.emit(message)
         self._next()
 
+    # -- tasks lent the model (best-of-n) -------------------------------------------------
+
+    def run_with_model(self, model_path: str, work, on_finished, on_failed, on_progress=None) -> None:
+        """Run ``work(model, sink)`` in the background with the loaded reward model, as soon as
+        no other job uses it (a task asked for while another waits replaces it)."""
+        self._task_waiting = (model_path, work, on_finished, on_failed, on_progress)
+        if not self.busy:
+            self._next()
+
+    def cancel_task(self) -> bool:
+        """Drop the task if it has not started (True: none of its callbacks will come), else
+        ask the running one to stop at its next check (False: its callbacks still come)."""
+        if self._task_waiting is not None:
+            self._task_waiting = None
+            return True
+        if self._task is not None:
+            self._task[1].cancel()
+        return False
+
+    def _start_task(self, model_path, work, on_finished, on_failed, on_progress) -> None:
+        # The engine moves on first: what the callback asks for (scoring the new candidates)
+        # then queues behind, or starts, as any request would.
+        def finished(result):
+            self._task = None
+            self._next()
+            on_finished(result)
+
+        def failed(message, _details):
+            self._task = None
+            self._next()
+            on_failed(message)
+
+        self.sig_busy.emit(True)
+        self._task = start_job(self, lambda sink: work(self._load(model_path), sink), finished, failed,
+                               on_progress)
+
     def shutdown(self) -> None:
-        for job in (self._job, self._occlusion):
+        self._task_waiting = None
+        for job in (self._job, self._occlusion, self._task):
             if job is not None:
                 job[1].cancel()
                 job[0].quit()
                 job[0].wait(30000)
-        self._job = self._occlusion = None
+        self._job = self._occlusion = self._task = None
         self._waiting = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
@@ -74,6 +75,12 @@ class ExplainView(QWidget):
         layout.addWidget(self.curve_plot, 1)
         self.weights: list[float] = []
         self.pieces: list[str] = []
+        self._shown: tuple[list[str], list[float]] = ([], [])  # what the heat map holds, to redraw it
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange and self._shown[0]:
+            self._draw(*self._shown)  # the colours were mixed into the old theme's background
 
     def show_prefix(self, prefix) -> None:
         """``core.reward.explain.PrefixRewards``: tokens coloured by what they added."""
@@ -105,13 +112,19 @@ class ExplainView(QWidget):
 
     def _show(self, pieces: list[str], weights: list[float]) -> None:
         self.pieces, self.weights = list(pieces), list(weights)
-        base = self.heat.palette().color(QPalette.Base)
+        self._shown = (self.pieces, self.weights)
+        self._draw(pieces, weights)
+
+    def _draw(self, pieces: list[str], weights: list[float]) -> None:
+        # The view's palette, not the heat map's: on a theme change the view hears it first.
+        base = self.palette().color(QPalette.Base)
         base = (base.red(), base.green(), base.blue())
         self.heat.setHtml(heat_html(pieces, weights, base))
         self.legend.setText(legend_html(weights, base))
 
     def clear(self) -> None:
         self.pieces, self.weights = [], []
+        self._shown = ([], [])
         self.heat.clear()
         self.legend.setText("")
         self.curve.setData([], [])

@@ -2,7 +2,9 @@
 
 The page gathers text and shows numbers; ``ScoreEngine`` loads the chosen reward model and
 scores off the UI thread (debounced while typing, stale answers dropped), and new comparisons
-go to the label queue through the window's store writer.
+go to the label queue through the window's store writer. Candidates can also come from a
+generation model (the best-of-n box, ``score_best_of_n``) or from a prompt of the project
+(``score_project_prompts``).
 """
 
 from __future__ import annotations
@@ -13,47 +15,27 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-    QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from rmstudio.core.errors import ProjectError
 from rmstudio.core.labeling.new_pairs import NewPair
+from rmstudio.core.labeling.prompt_responses import prompt_with_responses
 from rmstudio.core.reward.catalog import RewardModelEntry, reward_models
 from rmstudio.core.store.project import Project
 from rmstudio.gui.pages import heading
 from rmstudio.gui.plots import color, make_plot
+from rmstudio.gui.score_best_of_n import BestOfNBox
+from rmstudio.gui.score_candidate import Candidate
 from rmstudio.gui.score_engine import ScoreEngine, ScoreRequest
 from rmstudio.gui.score_explain import ExplainView
+from rmstudio.gui.score_project_prompts import ProjectPromptsDialog
 from rmstudio.gui.store_writer import StoreWriter
+from rmstudio.gui.theme import colour
 
 DEBOUNCE_MS = 250  # a pause in typing, not every key
 FOLDER = "__folder__"
-
-
-class Candidate(QGroupBox):
-    """One response: its text, its reward, and a box to pick it for a new comparison."""
-
-    def __init__(self, number: int, text: str = ""):
-        super().__init__(f"Response {number}")
-        layout = QVBoxLayout(self)
-        self.edit = QPlainTextEdit(text)
-        self.edit.setPlaceholderText("Type or paste a response…")
-        self.edit.setMinimumHeight(70)
-        self.edit.setTabChangesFocus(True)
-        row = QHBoxLayout()
-        self.pick = QCheckBox("compare")
-        self.pick.setToolTip("Tick two responses and send them to the label queue as a new comparison.")
-        self.reward = QLabel("—")
-        self.reward.setObjectName("reward")
-        self.remove = QPushButton("Remove")
-        row.addWidget(self.reward, 1)
-        row.addWidget(self.pick)
-        row.addWidget(self.remove)
-        layout.addWidget(self.edit)
-        layout.addLayout(row)
-
-    def text(self) -> str:
-        return self.edit.toPlainText()
 
 
 class ScorePage(QWidget):
@@ -69,7 +51,8 @@ class ScorePage(QWidget):
         self.engine = ScoreEngine(self)
         self.engine.sig_scored.connect(self._on_scored)
         self.engine.sig_failed.connect(self._on_failed)
-        self.engine.sig_busy.connect(lambda busy: self.busy.setText("scoring…" if busy else ""))
+        self.engine.sig_busy.connect(lambda busy: self.busy.setText(
+            "" if not busy else "generating…" if self.best_of_n.running else "scoring…"))
         self.engine.sig_occlusion_progress.connect(
             lambda done, total: self.occlude_button.setText(f"Stop ({done}/{total} words)"))
         self.engine.sig_occlusion_done.connect(self._on_occluded)
@@ -117,6 +100,12 @@ class ScorePage(QWidget):
         self.prompt.setTabChangesFocus(True)
         self.prompt.textChanged.connect(self._schedule)
         layout.addWidget(self.prompt)
+        self.best_of_n = BestOfNBox(self.engine)
+        self.best_of_n.sig_generate_clicked.connect(
+            lambda: self.best_of_n.start(self.prompt.toPlainText(), self.model_path()))
+        self.best_of_n.sig_ranked.connect(
+            lambda prompt, ranked: self.set_texts(prompt, [r.text for r in ranked]))
+        layout.addWidget(self.best_of_n)
         self.candidates: list[Candidate] = []
         holder = QWidget()
         self.candidate_layout = QVBoxLayout(holder)
@@ -129,9 +118,13 @@ class ScorePage(QWidget):
         row = QHBoxLayout()
         self.add_button = QPushButton("Add a response")
         self.add_button.clicked.connect(lambda: self.add_candidate())
+        self.project_button = QPushButton("From project…")
+        self.project_button.setToolTip("Fill the prompt and the candidates from a prompt of the project.")
+        self.project_button.clicked.connect(self.open_project_prompts)
         self.send_button = QPushButton("Send the two ticked to labeling")
         self.send_button.clicked.connect(self.send_to_labeling)
         row.addWidget(self.add_button)
+        row.addWidget(self.project_button)
         row.addWidget(self.send_button)
         layout.addLayout(row)
         return box
@@ -181,6 +174,7 @@ class ScorePage(QWidget):
         self.model_box.addItem("A model folder on disk…", FOLDER)
         if self.folder:
             self.model_box.insertItem(self.model_box.count() - 1, f"Folder: {self.folder}", self.folder)
+        self.project_button.setEnabled(project is not None)
         self.message.setText("" if self.entries or self.folder else
                              "No reward model yet: train one on the Train page, or pick a folder on disk.")
         self._schedule()
@@ -243,7 +237,7 @@ class ScorePage(QWidget):
         self.explain_box.blockSignals(True)
         self.explain_box.clear()
         for i, candidate in enumerate(self.candidates, 1):
-            candidate.setTitle(f"Response {i}")
+            candidate.set_number(i)
             candidate.remove.setEnabled(len(self.candidates) > 1)
             self.explain_box.addItem(str(i))
         self.explain_box.setCurrentIndex(min(max(current, 0), len(self.candidates) - 1))
@@ -259,6 +253,25 @@ class ScorePage(QWidget):
             candidate.edit.setPlainText(text)
         self.prompt.setPlainText(prompt)
 
+    def open_project_prompts(self) -> ProjectPromptsDialog | None:
+        """The list of the project's prompts (window-modal, not blocking: tests drive it too)."""
+        if self.project is None:
+            return None
+        dialog = ProjectPromptsDialog(self.project, self)
+        dialog.sig_chosen.connect(self._on_project_prompt_chosen)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _on_project_prompt_chosen(self, prompt_id: int) -> None:
+        try:
+            prompt, responses = prompt_with_responses(self.project, prompt_id)
+        except ProjectError as exc:
+            self.message.setText(str(exc))
+            return
+        self.set_texts(prompt, responses)
+        self.message.setText(f"The {len(responses)} responses of prompt #{prompt_id} from the project.")
+
     # -- scoring -------------------------------------------------------------------------
 
     def _schedule(self, *_args) -> None:
@@ -271,6 +284,8 @@ class ScorePage(QWidget):
         filled = [i for i, t in enumerate(texts) if t.strip()]
         if not path or not self.prompt.toPlainText().strip() or not filled:
             self.rewards = []
+            for candidate in self.candidates:
+                candidate.set_best(False)  # nothing is ranked now
             self.headline.setText("Type a prompt and a response." if path else "Choose a reward model.")
             return
         explain = self.explain_box.currentIndex()
@@ -288,7 +303,9 @@ class ScorePage(QWidget):
                 text += f" · normalised {normalized[i]:+.2f} σ"
             self.candidates[filled[i]].reward.setText(text)
             self.rewards[filled[i]] = rewards[i]
+        best = filled[int(np.argmax(rewards))]
         for i, candidate in enumerate(self.candidates):
+            candidate.set_best(i == best)
             if i not in filled:
                 candidate.reward.setText("—")
         self._draw(filled, rewards)
@@ -328,7 +345,7 @@ class ScorePage(QWidget):
                 f"{np.mean(entry.rewards_rejected):+.2f})</small>")
 
     def _on_failed(self, message: str) -> None:
-        self.message.setText(f"<span style='color:#c62828'>Could not score: {message}</span>")
+        self.message.setText(f"<span style='color:{colour('error')}'>Could not score: {message}</span>")
 
     # -- occlusion -----------------------------------------------------------------------
 

@@ -122,10 +122,17 @@ def icon_files() -> list[Path]:
 
 
 def app_icon():
-    """The window icon, built from the PNGs (no SVG plugin needed)."""
-    from PySide6.QtGui import QIcon
+    """The window icon: the SVG (sharp at any scale, high-DPI screens included) where Qt's SVG
+    icon engine is installed, with the PNGs for the sizes they were drawn at; the PNGs alone
+    without it."""
+    from PySide6.QtGui import QIcon, QImageReader
+
+    from rmstudio.core.data.resources import resource
 
     icon = QIcon()
+    svg = resource("icons") / "rmstudio.svg"
+    if svg.exists() and b"svg" in [bytes(f) for f in QImageReader.supportedImageFormats()]:
+        icon.addFile(str(svg))  # first: the SVG engine then serves every size the PNGs lack
     for path in icon_files():
         icon.addFile(str(path))
     return icon

@@ -20,6 +20,7 @@ from rmstudio.core.runs.launch import start as start_run_of
 from rmstudio.core.runs.recorder import ProjectRecorder, apply_event
 from rmstudio.core.labeling.queue import add_better_response
 from rmstudio.core.labeling.new_pairs import add_pairs
+from rmstudio.core.labeling.relabel import send_to_relabel
 from rmstudio.core.store.project import Project
 
 
@@ -90,6 +91,11 @@ class StoreWriter(QObject):
         'comparison_ids' and 'added', or 'pairs_error' with the reason nothing was added."""
         return self.submit("add_pairs", pairs=list(pairs))
 
+    def send_to_relabel(self, comparison_ids: list[int]) -> int:
+        """Queue comparisons for another look (``labeling.relabel``); the result has 'queued',
+        or 'relabel_error' with the reason nothing was queued."""
+        return self.submit("relabel", comparison_ids=[int(c) for c in comparison_ids])
+
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Finish the queued writes, close the connection and end the thread."""
         if not self._thread.isRunning():
@@ -123,9 +129,11 @@ class StoreWriter(QObject):
                 result["deleted"] = project.delete_label(request["comparison_id"],
                                                          request["annotator"])
             elif op == "add_better_response":
-                result["response_id"] = add_better_response(
+                saved = add_better_response(
                     project, request["comparison_id"], request["annotator"], request["text"],
                     note=request.get("note"))
+                result.update(response_id=saved.response_id,
+                              comparisons_added=saved.comparisons_added)
             elif op == "backup":
                 try:  # a failed backup is news, not a failed label: it goes in the result
                     if request["min_minutes"] is None:
@@ -155,6 +163,11 @@ class StoreWriter(QObject):
                     result.update(add_pairs(project, request["pairs"]))
                 except RmstudioError as exc:
                     result["pairs_error"] = str(exc)
+            elif op == "relabel":
+                try:  # an unknown pair is news for its page, not a failed label
+                    result["queued"] = send_to_relabel(project, request["comparison_ids"])
+                except RmstudioError as exc:
+                    result["relabel_error"] = str(exc)
             elif op == "set_setting":
                 project.set_setting(request["key"], request["value"])
             else:

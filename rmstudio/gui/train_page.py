@@ -8,7 +8,7 @@ curves as the kind declares) and ``ResultsPanel``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.labeling.relabel import send_to_relabel
@@ -42,9 +42,7 @@ class TrainPage(QWidget):
         self.panel = RunPanel()
         self.panel.set_idle_note("Press Start: the curves of a LoRA or full fine-tune appear here as it "
                                  "trains; an instant run shows its progress above and opens Results.")
-        self.panel.sig_start_requested.connect(lambda resume: self.start(resume=resume))
-        self.panel.sig_finished.connect(self._on_run_finished)
-        self.panel.sig_running.connect(lambda _running: self._update_buttons())
+        self.panel.connect_page(self.start, self._on_run_finished, self._update_buttons)
         self.start_button, self.cancel_button = self.panel.start_button, self.panel.cancel_button
         self.resume_button, self.status, self.progress = (self.panel.resume_button, self.panel.status,
                                                           self.panel.progress)
@@ -53,15 +51,7 @@ class TrainPage(QWidget):
         outer.setContentsMargins(16, 16, 16, 16)
         splitter = QSplitter(Qt.Horizontal)
         outer.addWidget(splitter)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setWidget(self.settings)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.panel.controls)  # outside the scroll: always in reach
+        left, scroll = self.panel.settings_column(self.settings)
         # Never narrower than the settings need: the scroll area only scrolls vertically.
         fits = self.settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
         left.setMinimumWidth(max(330, fits))

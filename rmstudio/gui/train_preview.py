@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
+from rmstudio.gui.theme import colour
+
 
 def preview_html(split: dict, left_out: dict, objective: str) -> str:
     """Rich text for ``split`` (``reward.train.split_preview``) and the labels training leaves
@@ -44,4 +46,4 @@ def _warning(split: dict) -> str:
     if not split.get("warning"):
         return ""
     warning = split["warning"][0].upper() + split["warning"][1:]
-    return f"<br><span style='color:#c62828'>{escape(warning)}.</span>"
+    return f"<br><span style='color:{colour('error')}'>{escape(warning)}.</span>"

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from rmstudio.core.reward.cross_validation import describe
 from rmstudio.gui.model_export_bar import ModelExportBar
 from rmstudio.gui.plots import SPLIT_COLORS, make_plot, set_title
+from rmstudio.gui.theme import colour as theme_colour
 
 
 def _pct(value) -> str:
@@ -189,7 +190,8 @@ class ResultsPanel(QWidget):
             measured = f"{held} validation pairs{ties}"
             big, detail = f"Validation accuracy {_pct(accuracy)}", ""
             loss = f"validation loss {_num(metrics.get('val/loss'))}"
-        warning = (f"<br><span style='color:#c62828'>Warning: {escape(result['validation_warning'])}.</span>"
+        warning = (f"<br><span style='color:{theme_colour('error')}'>Warning: "
+                   f"{escape(result['validation_warning'])}.</span>"
                    if result.get("validation_warning") else "")
         self.headline.setText(
             f"<b>{run} {result.get('status', '')}{took}</b> · {measured}<br>"

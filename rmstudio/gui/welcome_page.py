@@ -21,9 +21,9 @@ class WelcomePage(QWidget):
             "all on this computer.<br><br><b>Start here:</b> open the demo project to try it at "
             "once, or create a project and import your own data."))
         row = QHBoxLayout()
-        for text, slot in [("Open the demo project", window.open_demo),
-                           ("New project…", window.new_project_dialog),
-                           ("Open project…", window.open_project_dialog)]:
+        for text, slot in [("Open the &demo project", window.open_demo),
+                           ("&New project…", window.new_project_dialog),
+                           ("&Open project…", window.open_project_dialog)]:
             button = QPushButton(text)
             button.setMinimumHeight(36)
             button.clicked.connect(slot)

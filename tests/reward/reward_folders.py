@@ -1,11 +1,15 @@
 """Saved tiny reward models of both kinds, built offline (never downloaded), as fixtures.
 
 Not a conftest.py: tests import ``conftest`` by name (``from conftest import write_jsonl``), and
-a second conftest module would shadow tests/conftest.py for them. Each test module wraps these
-in two fixtures; the folders are built once per session (cached on the tmp_path_factory).
+a second conftest module would shadow tests/conftest.py for them. A test module takes the
+fixtures ``finetuned_dir`` and ``instant_dir`` by assigning them to module names
+(``instant_dir = reward_folders.instant_dir``); the folders are built once per session (cached
+on the tmp_path_factory), however many modules use them.
 """
 
 from __future__ import annotations
+
+import pytest
 
 _built: dict = {}
 
@@ -63,3 +67,13 @@ def hf_rewards(folder, prompt, responses):
                        padding_side="right", add_special_tokens=False)
     with torch.no_grad():
         return model(**inputs).logits[:, 0].numpy()
+
+
+@pytest.fixture(scope="session")
+def finetuned_dir(tmp_path_factory):
+    return finetuned_folder(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def instant_dir(tmp_path_factory):
+    return instant_folder(tmp_path_factory)

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 from conftest import write_jsonl
-from reward_folders import finetuned_folder, hf_rewards, instant_folder
+import reward_folders
+from reward_folders import hf_rewards
 
 import rmstudio
 from rmstudio.cli_score import main
@@ -15,14 +16,7 @@ from rmstudio.cli_score import main
 PROMPT = "What is the capital of France?"
 
 
-@pytest.fixture(scope="session")
-def finetuned_dir(tmp_path_factory):
-    return finetuned_folder(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+finetuned_dir, instant_dir = reward_folders.finetuned_dir, reward_folders.instant_dir  # shared fixtures
 
 
 @pytest.mark.parametrize("which", ["finetuned_dir", "instant_dir"])

@@ -7,20 +7,13 @@ import pytest
 
 import rmstudio
 from rmstudio.core.reward.explain import occlusion, prefix_rewards, without_word, word_spans
-from reward_folders import finetuned_folder, instant_folder
+import reward_folders
 
 PROMPT = "What is the capital of France?"
 RESPONSE = " Paris is the capital of France, and it lies on the Seine."
 
 
-@pytest.fixture(scope="session")
-def finetuned_dir(tmp_path_factory):
-    return finetuned_folder(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+finetuned_dir, instant_dir = reward_folders.finetuned_dir, reward_folders.instant_dir  # shared fixtures
 
 
 @pytest.mark.parametrize("which", ["finetuned_dir", "instant_dir"])

@@ -12,20 +12,14 @@ import pytest
 import rmstudio
 from rmstudio.core.data.records import Text
 from rmstudio.core.reward.scoring import RewardModelError
-from reward_folders import finetuned_folder, hf_rewards, instant_folder
+import reward_folders
+from reward_folders import hf_rewards
 
 PROMPT = "What is the capital of France?"
 RESPONSES = [" Paris is the capital of France.", " I do not know, sorry.", " The quick brown fox"]
 
 
-@pytest.fixture(scope="session")
-def finetuned_dir(tmp_path_factory):
-    return finetuned_folder(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+finetuned_dir, instant_dir = reward_folders.finetuned_dir, reward_folders.instant_dir  # shared fixtures
 
 
 def test_importing_rmstudio_does_not_import_torch():

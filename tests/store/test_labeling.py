@@ -88,7 +88,9 @@ def test_overlap_is_all_that_is_left_once_everything_has_one_label(project):
 
 def test_add_better_response_is_one_transaction(project):
     (cid,) = add_pairs(project, 1)
-    new_id = add_better_response(project, cid, "alice", "A much better answer", note="both rude")
+    saved = add_better_response(project, cid, "alice", "A much better answer", note="both rude")
+    new_id = saved.response_id
+    assert saved.comparisons_added == 2
     model = project.conn.execute("SELECT model FROM responses WHERE id = ?", (new_id,)).fetchone()[0]
     assert model == "human:alice"
     assert project.label(cid, "alice").choice == "both_bad"
@@ -143,6 +145,30 @@ def test_progress_counts_and_rate(project):
     assert p["eta_seconds"] == pytest.approx(13 / 12 * 3600)
     empty = progress(project, "nobody", now=now)
     assert empty["mine"] == 0 and empty["rate_per_hour"] == 0 and empty["eta_seconds"] is None
+
+
+def test_progress_leaves_skips_out_of_every_count(project):
+    """A skip leaves the pair in the queue: it moved "you" but not "labeled" before."""
+    ids = add_pairs(project, 5)
+    project.set_label(ids[0], "alice", "a")
+    project.set_label(ids[1], "alice", "skip")
+    p = progress(project, "alice")
+    assert (p["labeled"], p["mine"], p["last_hour"], p["remaining"]) == (1, 1, 1, 4)
+
+
+def test_better_response_moves_the_counters_by_what_it_stores(project):
+    """Both bad + a written response: 2 new pairs (total +2), those two and the shown pair
+    labeled (labeled +3, you +3)."""
+    ids = add_pairs(project, 4)
+    project.set_label(ids[0], "alice", "a")
+    before = progress(project, "alice")
+    saved = add_better_response(project, ids[1], "alice", "A better answer")
+    after = progress(project, "alice")
+    assert saved.comparisons_added == 2
+    assert after["total"] - before["total"] == 2
+    assert after["labeled"] - before["labeled"] == 3
+    assert after["mine"] - before["mine"] == 3
+    assert after["remaining"] == before["remaining"] - 1
 
 
 def test_pairs_sent_back_for_review_come_first_until_relabeled(project):

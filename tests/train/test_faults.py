@@ -10,7 +10,7 @@ import torch
 from test_finetune import RecordingSink, config, make_pairs
 
 import tiny_models
-from rmstudio.core.reward import finetune
+from rmstudio.core.reward import finetune, finetune_steps
 from rmstudio.core.reward.finetune import FinetuneError, list_checkpoints, oom_message, train_finetune
 
 
@@ -32,8 +32,14 @@ def _training_calls(monkeypatch, effect):
         calls["train"] += 1
         return effect(calls["train"], real(model, batch, *args, **kwargs))
 
-    monkeypatch.setattr(finetune, "pair_rewards", wrapped)
+    _patch_pair_rewards(monkeypatch, wrapped)
     return calls
+
+
+def _patch_pair_rewards(monkeypatch, replacement):
+    """The training step calls pair_rewards from finetune, validation from finetune_steps."""
+    monkeypatch.setattr(finetune, "pair_rewards", replacement)
+    monkeypatch.setattr(finetune_steps, "pair_rewards", replacement)
 
 
 def test_a_nan_loss_stops_the_run_at_once_and_exports_the_best_weights(base_dir, tmp_path, monkeypatch):
@@ -106,7 +112,7 @@ def test_out_of_memory_says_so_and_names_a_smaller_batch(base_dir, tmp_path, mon
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, batch, *args, **kwargs)
 
-    monkeypatch.setattr(finetune, "pair_rewards", oom)
+    _patch_pair_rewards(monkeypatch, oom)
     step = " at step 1" if where == "train" else ""
     with pytest.raises(FinetuneError, match=rf"^out of memory{step} \(batch_size=8, max_length=32\); "
                                             r"try batch_size=4 with grad_accum=2 to keep about 8 pairs a step"):

@@ -47,9 +47,9 @@ def make_dialog(qtbot, tmp_path):
 
 def _use_tiny(dialog, tiny_dir, max_new_tokens=4, batch_size=4):
     dialog.picker_a.set_source("hf_dir", str(tiny_dir))
-    dialog.max_tokens_spin.setValue(max_new_tokens)
-    dialog.batch_spin.setValue(batch_size)
-    dialog.device_box.setCurrentIndex(dialog.device_box.findData("cpu"))
+    dialog.sampling.max_tokens_spin.setValue(max_new_tokens)
+    dialog.sampling.batch_spin.setValue(batch_size)
+    dialog.sampling.device_box.setCurrentIndex(dialog.sampling.device_box.findData("cpu"))
 
 
 def test_generating_with_a_tiny_model_adds_comparisons(make_dialog, qtbot, tiny_dir):
@@ -130,16 +130,16 @@ def test_a_model_that_fails_to_load_shows_the_message_and_the_dialog_keeps_worki
 
 def test_invalid_temperature_shows_the_validation_message(make_dialog):
     dialog = make_dialog(2)
-    dialog.temperature_spin.setValue(0.0)
-    assert dialog.config_error.isVisible()
-    assert "temperature" in dialog.config_error.text()
+    dialog.sampling.temperature_spin.setValue(0.0)
+    assert dialog.sampling.config_error.isVisible()
+    assert "temperature" in dialog.sampling.config_error.text()
     assert not dialog.start_button.isEnabled()
     assert not dialog.start()
-    dialog.temperature_spin.setValue(0.7)
-    assert not dialog.config_error.isVisible()
+    dialog.sampling.temperature_spin.setValue(0.7)
+    assert not dialog.sampling.config_error.isVisible()
     assert dialog.start_button.isEnabled()
-    dialog.top_p_spin.setValue(0.0)
-    assert "top_p" in dialog.config_error.text()
+    dialog.sampling.top_p_spin.setValue(0.0)
+    assert "top_p" in dialog.sampling.config_error.text()
 
 
 def test_trust_remote_code_needs_the_warning_confirmed(make_dialog, monkeypatch, tiny_dir):
@@ -168,12 +168,12 @@ def test_trust_remote_code_needs_the_warning_confirmed(make_dialog, monkeypatch,
 def test_second_model_fixes_two_responses_and_device_is_preselected(make_dialog):
     dialog = make_dialog(2, device="cpu", available={"cpu"})
     assert dialog.device() == "cpu"
-    cuda = dialog.device_box.model().item(dialog.device_box.findData("cuda"))
+    cuda = dialog.sampling.device_box.model().item(dialog.sampling.device_box.findData("cuda"))
     assert not cuda.isEnabled()
-    dialog.responses_spin.setValue(4)
+    dialog.sampling.responses_spin.setValue(4)
     dialog.second_box.setChecked(True)
     assert dialog.picker_b.isVisible()
-    assert dialog.responses_spin.value() == 2 and not dialog.responses_spin.isEnabled()
+    assert dialog.sampling.responses_spin.value() == 2 and not dialog.sampling.responses_spin.isEnabled()
 
 
 def test_data_page_opens_the_dialog_and_refreshes_after_generation(qtbot, tmp_path, tiny_dir):

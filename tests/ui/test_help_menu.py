@@ -23,11 +23,11 @@ def window(qtbot):
     return win
 
 
-def test_help_is_the_last_menu_with_three_entries(window):
+def test_help_is_the_last_menu_with_four_entries(window):
     top = window.menuBar().actions()[-1]
     assert top.text() == "&Help"
     texts = [a.text() for a in top.menu().actions() if not a.isSeparator()]
-    assert texts == ["&Keyboard shortcuts", "Open &log file", "&About rmstudio"]
+    assert texts == ["&Keyboard shortcuts", "&Tour of rmstudio", "Open &log file", "&About rmstudio"]
 
 
 def test_question_mark_opens_the_shortcuts_with_the_label_keys(window, qtbot):

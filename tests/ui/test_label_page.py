@@ -229,3 +229,58 @@ def test_a_pair_sent_back_for_review_comes_first_with_a_badge_and_the_earlier_la
     press(qtbot, page, Qt.Key_3)  # relabeled: a tie this time
     assert project.label(ids[2], ANNOTATOR).choice == "tie"
     assert page.current.id != ids[2] and "review" not in page.prompt_header.text()
+
+
+def test_saving_a_written_response_says_why_the_counters_jump(project, make_page, qtbot):
+    """Both bad + a written response stores 2 new pairs, each labeled, besides the shown pair's
+    both-bad: the page says so at once, and total +2, labeled +3, you +3 follow from it."""
+    add_pairs(project, 4)
+    page = make_page(project)
+    press(qtbot, page, Qt.Key_1)
+    qtbot.waitUntil(lambda: page.progress_text.text().startswith("1 / 4 labeled  ·  you: 1 "),
+                    timeout=180_000)
+    qtbot.keyClick(page, Qt.Key_4)
+    page.better_edit.setPlainText("A kind, correct and short answer.")
+    with qtbot.waitSignal(page.sig_labeled, timeout=180_000):
+        qtbot.mouseClick(page.save_better_button, Qt.LeftButton)
+    assert "2 new comparisons labeled, yours beats both" in page.status.text()
+    assert "both bad" in page.status.text()
+    qtbot.waitUntil(lambda: page.progress_text.text().startswith("4 / 6 labeled  ·  you: 4 "),
+                    timeout=180_000)
+
+
+def test_a_skip_does_not_count_under_you(project, make_page, qtbot):
+    add_pairs(project, 3)
+    page = make_page(project)
+    press(qtbot, page, Qt.Key_1)
+    press(qtbot, page, Qt.Key_Space)
+    qtbot.waitUntil(lambda: page.progress_text.text().startswith("1 / 3 labeled  ·  you: 1 "),
+                    timeout=180_000)
+
+
+def test_a_one_line_prompt_leaves_the_height_to_the_responses(project, make_page, qtbot):
+    _add_pairs(project, 1, prompt="What is the capital of France?")
+    _add_pairs(project, 1, prompt="\n\n".join(f"Paragraph {i} of a long prompt." for i in range(60)),
+               a="long A", b="long B")
+    page = make_page(project)
+    qtbot.waitExposed(page)
+    prompt_h, responses_h = page.splitter.sizes()
+    assert prompt_h < 0.2 * (prompt_h + responses_h)
+    assert page.prompt_view.verticalScrollBar().maximum() == 0  # all of it shows
+    press(qtbot, page, Qt.Key_1)  # the long prompt: capped, then it scrolls
+    prompt_h, responses_h = page.splitter.sizes()
+    assert prompt_h <= page.splitter.PROMPT_MAX_SHARE * (prompt_h + responses_h) + 1
+    assert prompt_h > 0.3 * (prompt_h + responses_h)
+    assert page.prompt_view.verticalScrollBar().maximum() > 0
+
+
+def test_the_progress_bar_keeps_its_width_whatever_the_texts_beside_it_say(project, make_page, qtbot):
+    add_pairs(project, 3)
+    page = make_page(project)
+    qtbot.waitExposed(page)
+    width = page.progress_bar.width()
+    page.status.setText("Saved ✓  (both bad; your response: 2 new comparisons labeled, yours beats both)")
+    page.progress_text.setText("1,234 / 56,789 labeled  ·  you: 1,000  ·  120/h  ·  55,555 left")
+    qtbot.waitUntil(lambda: page.progress_text.width() >= page.progress_text.sizeHint().width(),
+                    timeout=180_000)
+    assert page.progress_bar.width() == width > 0

@@ -142,3 +142,20 @@ def test_the_data_page_lists_each_annotators_labels_by_choice(window, tmp_path):
     assert rows == [["alice", "human", "4", "2", "1", "0", "1"],
                     ["bob", "human", "1", "0", "0", "1", "0"],
                     ["carol", "human", "0", "0", "0", "0", "0"]]
+
+
+def test_the_device_status_says_the_saved_choice_at_once_and_the_result_after(window, qtbot, tmp_path):
+    """Not "Device: …" until torch has looked (seconds after start)."""
+    from PySide6.QtCore import QSettings
+
+    from rmstudio.gui.main_window import MainWindow
+
+    assert window.status_device.text() == "Device: auto (detecting…)"
+    window._on_device_detected({"name": "CPU", "available": ["cpu"]})
+    assert window.status_device.text() == "Device: CPU"
+    settings = QSettings(str(tmp_path / "cpu.ini"), QSettings.IniFormat)
+    settings.setValue("device", "cpu")
+    chose_cpu = MainWindow(settings=settings)
+    qtbot.addWidget(chose_cpu)
+    assert chose_cpu.status_device.text() == "Device: CPU (set in Settings)"
+    chose_cpu.close()

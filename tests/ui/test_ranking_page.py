@@ -37,6 +37,22 @@ def test_empty_states(page, project):
     assert not page.save_button.isEnabled()
 
 
+def test_nothing_to_rank_shows_one_paragraph_not_empty_boxes(page, project):
+    assert page.stack.currentWidget() is page.empty_view  # no project
+    page.set_project(project)
+    assert page.stack.currentWidget() is page.empty_view
+    assert not page.responses.isVisible() and not page.prompt.isVisible()
+    assert "best first" in page.empty.text() and "Data" in page.empty.text()
+    writer = ProjectWriter(project)
+    with project.write():
+        pid, _, _ = writer.prompt(Text("Which is best?"))
+        for i in range(3):
+            writer.response(pid, Text(f"answer {i}"), "test")
+    page.refresh()
+    assert page.stack.currentWidget() is page.ranking_view
+    assert page.responses.isVisible() and page.responses.count() == 3
+
+
 def test_keys_reorder_and_enter_saves(page, ranked_project, qtbot):
     r0, r1, r2 = ranked_project.response_ids
     page.set_annotator("alice")

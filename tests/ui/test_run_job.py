@@ -2,36 +2,14 @@
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from rmstudio.core.runs.store import list_runs, run_metrics
 from rmstudio.core.store.project import Project
+import run_helpers
 
-TESTS = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    """The toy kind of tests/train/test_run_kinds.py, importable by the child too."""
-    monkeypatch.syspath_prepend(str(TESTS / "train"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS / "train"), str(TESTS.parent),
-                                                      os.environ.get("PYTHONPATH", "")]))
-    import test_run_kinds
-
-    return test_run_kinds
-
-
-@pytest.fixture
-def writer(tmp_path, qtbot):
-    from rmstudio.gui.store_writer import StoreWriter
-
-    path = tmp_path / "p.rmstudio"
-    Project.create(path).close()
-    made = StoreWriter(path)
-    yield made
-    made.stop()
+toy, writer = run_helpers.toy, run_helpers.writer  # shared fixtures (tests/run_helpers.py)
 
 
 def _job(toy, writer, qtbot, **settings):

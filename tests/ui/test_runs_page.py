@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rmstudio.core.runs.store import add_artifact, finish_run, log_metrics, start_run
 
 
@@ -60,7 +62,7 @@ def test_details_show_settings_errors_and_files(project, qtbot):
     page = make_page(qtbot, project)
     page.select_runs([failed])
     text = page.details.toPlainText()
-    assert "model 'nowhere' not found" in text and '"method": "full"' in text
+    assert "model 'nowhere' not found" in text and "method\nfull" in text
     assert not page.curves  # a failed run with no metrics draws nothing
     page.select_runs([first])
     assert f"/tmp/run-{first}/model" in page.details.toPlainText()
@@ -74,3 +76,23 @@ def test_refresh_keeps_the_selection_and_sees_new_runs(project, qtbot):
     page.refresh()
     assert page.table.rowCount() == 4 and page.table.item(0, 0).text() == str(new)
     assert sorted(page.selected_run_ids()) == [first, second]
+
+
+def test_settings_are_a_table_of_flat_names_with_a_copy_as_json_link(project, qtbot):
+    from PySide6.QtCore import QUrl
+    from PySide6.QtWidgets import QApplication
+
+    config = {"method": "lora", "finetune": {"lora_rank": 8, "targets": ["q", "v"], "bf16": True},
+              "annotators": None}
+    run_id = start_run(project, "reward", "nested", config)
+    finish_run(project, run_id, "finished")
+    page = make_page(qtbot, project)
+    page.select_runs([run_id])
+    text = page.details.toPlainText()
+    for row in ("method\nlora", "finetune.lora_rank\n8", 'finetune.targets\n["q", "v"]',
+                "finetune.bf16\ntrue", "annotators\n—"):
+        assert row in text
+    assert "{" not in text  # no raw JSON on screen
+    assert f"copy-settings:{run_id}" in page.details.toHtml()
+    page.details.anchorClicked.emit(QUrl(f"copy-settings:{run_id}"))
+    assert json.loads(QApplication.clipboard().text()) == config

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reward"))
-from reward_folders import finetuned_folder, instant_folder  # noqa: E402
+import reward_folders  # noqa: E402
 
 import rmstudio  # noqa: E402
 from rmstudio.core.reward.explain import prefix_rewards  # noqa: E402
@@ -19,14 +19,7 @@ from rmstudio.core.store.project import Project  # noqa: E402
 PROMPT = "What is the capital of France?"
 
 
-@pytest.fixture(scope="module")
-def finetuned_dir(tmp_path_factory):
-    return finetuned_folder(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def instant_dir(tmp_path_factory):
-    return instant_folder(tmp_path_factory)
+finetuned_dir, instant_dir = reward_folders.finetuned_dir, reward_folders.instant_dir  # shared fixtures
 
 
 @pytest.fixture

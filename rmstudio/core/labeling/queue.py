@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from rmstudio.core.errors import ProjectError
@@ -140,8 +141,18 @@ def next_for_annotator(project: Project, annotator: str, order: str = "import",
     return found
 
 
+@dataclass(frozen=True)
+class BetterResponse:
+    """What saving a written response stored, so the page can say why its counters moved."""
+
+    response_id: int
+    # New pairs, written vs A and written vs B, each labeled "written is better" (fewer than 2
+    # only when the same text was written for this prompt before and its pair already exists).
+    comparisons_added: int
+
+
 def add_better_response(project: Project, comparison_id: int, annotator: str, text: str,
-                        note: str | None = None) -> int:
+                        note: str | None = None) -> BetterResponse:
     """Both responses were bad and the annotator wrote a better one: store it as a response
     (model 'human:<annotator>'), compare it with A and with B (labeled as preferred by this
     annotator) and label the original pair both_bad. One transaction: all of it or nothing."""
@@ -150,6 +161,7 @@ def add_better_response(project: Project, comparison_id: int, annotator: str, te
         raise ProjectError("the better response is empty")
     comparison = project.comparison(comparison_id)
     project.annotator_id(annotator)  # create before the transaction (it commits on its own)
+    added = 0
     with project.write():
         prompt_hash = project.conn.execute("SELECT content_hash FROM prompts WHERE id = ?",
                                            (comparison.prompt_id,)).fetchone()[0]
@@ -164,26 +176,31 @@ def add_better_response(project: Project, comparison_id: int, annotator: str, te
         if new_id in hashes:
             raise ProjectError("the better response is the same as one of the two shown")
         for other_id in (comparison.response_a_id, comparison.response_b_id):
-            cid, _added, flipped = writer.comparison(
+            cid, pair_added, flipped = writer.comparison(
                 comparison.prompt_id, prompt_hash, (new_id, new_hash), (other_id, hashes[other_id]))
+            added += bool(pair_added)
             project.set_label(cid, annotator, flip_if("a", flipped))
         project.set_label(comparison_id, annotator, "both_bad", note=note)
-    return new_id
+    return BetterResponse(new_id, added)
 
 
 def progress(project: Project, annotator: str, now: datetime | None = None) -> dict:
     """Numbers for the progress line: how much is labeled, by this annotator, how fast, and
-    how long the rest will take at that pace."""
+    how long the rest will take at that pace.
+
+    Every count leaves skips out, as ``label_count`` does: a skipped pair stays in the queue, so
+    counting it under "you" but not under "labeled" made the two numbers move differently."""
     now = now or datetime.now(timezone.utc)
     conn = project.conn
     total = conn.execute("SELECT count(*) FROM comparisons").fetchone()[0]
     labeled = conn.execute("SELECT count(*) FROM comparisons WHERE label_count > 0").fetchone()[0]
     annotator_id = _annotator_row_id(project, annotator)
-    mine = conn.execute("SELECT count(*) FROM labels WHERE annotator_id = ?",
+    mine = conn.execute("SELECT count(*) FROM labels WHERE annotator_id = ? AND choice <> 'skip'",
                         (annotator_id,)).fetchone()[0]
     hour_ago = (now - timedelta(hours=1)).isoformat(timespec="microseconds")
     last_hour, first = conn.execute(
-        "SELECT count(*), min(created_at) FROM labels WHERE annotator_id = ? AND created_at >= ?",
+        "SELECT count(*), min(created_at) FROM labels "
+        "WHERE annotator_id = ? AND created_at >= ? AND choice <> 'skip'",
         (annotator_id, hour_ago)).fetchone()
     rate = 0.0
     if last_hour:

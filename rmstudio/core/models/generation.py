@@ -243,3 +243,19 @@ def generate_with_two_models(
         length=lambda pid, prompt: len(sampler_a.prompt_ids(pid, prompt)),
         sample=sample,
     )
+
+
+def response_sampler(model, tokenizer, config: GenerationConfig | None = None) -> Callable[[Text, int], str]:
+    """``sample(prompt, index)``: one response to ``prompt``, seeded by ``config.seed`` and
+    ``index`` (the same index always gives the same response, however the calls are grouped).
+    For best-of-n, whose progress and cancel are per response; ``num_responses`` is not read."""
+    config = config or GenerationConfig()
+    sampler = _Sampler(model, tokenizer, config)
+    prompt_ids: dict[Text, int] = {}  # the sampler caches token ids per prompt id
+
+    def sample(prompt: Text, index: int) -> str:
+        prompt_id = prompt_ids.setdefault(prompt, len(prompt_ids))
+        texts, _tokens = sampler.sample([(prompt_id, prompt)], 1, _derive_seed(config.seed, "one", index))
+        return texts[0][0]
+
+    return sample

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.paths import cache_dir
+from rmstudio.core.models.hub import download_from_hub, env_offline, is_connection_error
 from rmstudio.core.models.quiet_gguf import gguf_bar_silenced
 from rmstudio.core.progress import NullSink, ProgressSink
 
@@ -286,14 +287,14 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
         folder, model_kwargs, tok_kwargs = path.parent, {"gguf_file": path.name}, {"gguf_file": path.name}
     else:
         folder, model_kwargs, tok_kwargs = source.location, {}, {}
-        if _env_offline():
+        if env_offline():
             # The hub library reads HF_HUB_OFFLINE once at import; honour a later setting too.
             model_kwargs["local_files_only"] = tok_kwargs["local_files_only"] = True
         else:
             try:
                 folder = download_from_hub(source.location, sink)
             except Exception as exc:
-                if _is_connection_error(exc):
+                if is_connection_error(exc):
                     raise ModelError(f"could not download '{source.location}': this machine is offline; "
                                      "use a local model directory or GGUF file") from exc
                 raise ModelError(f"could not download '{source.location}': {exc}") from exc
@@ -307,7 +308,7 @@ def load_causal_lm(source: ModelSource | str | None, device: str = "cpu", dtype=
     except ModelError:
         raise
     except Exception as exc:
-        if source.kind == "hub" and (_env_offline() or _is_connection_error(exc)):
+        if source.kind == "hub" and (env_offline() or is_connection_error(exc)):
             raise ModelError(
                 f"could not download '{source.location}': this machine is offline; "
                 "use a local model directory or GGUF file"
@@ -372,55 +373,6 @@ def _load_failure(exc: BaseException, trust_remote_code: bool) -> str:
         return ("it needs its own Python code to load (trust_remote_code), which rmstudio runs "
                 "only when custom code is allowed for that model")
     return " ".join(text.split()) or type(chain[0]).__name__
-
-
-HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"]
-
-
-def download_from_hub(repo_id: str, sink: ProgressSink | None = None) -> str:
-    """Fetch a hub model (safetensors and tokenizer files only, never pickles) into the Hugging
-    Face cache, reporting bytes done / total to the sink; returns the local folder."""
-    from huggingface_hub import snapshot_download
-    from tqdm.auto import tqdm
-
-    sink = sink or NullSink()
-
-    class SinkTqdm(tqdm):
-        # The hub reports file progress through a tqdm; forward it (and stay quiet on the console).
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-            self.done = 0.0  # a disabled tqdm does not count, so count here
-
-        def update(self, n=1):
-            self.done += n or 0
-            sink.log(0, {"stage": "download", "done": float(self.done), "total": float(self.total or 0)})
-
-    return snapshot_download(repo_id, allow_patterns=HUB_FILES, tqdm_class=SinkTqdm)
-
-
-def _env_offline() -> bool:
-    return any(
-        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError)):
-            return True
-        name = type(exc).__name__
-        if name in ("ConnectError", "ConnectTimeout", "NetworkError", "TimeoutException"):
-            return True  # httpx's, without importing httpx
-        if "couldn't connect" in str(exc).lower():
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def fast_bf16(device: str) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
+# hh_to_messages and render_messages are imported from here too (core/policy, reward/api)
+from rmstudio.core.data.formats.chat import ASSISTANT_MARKER, hh_to_messages, render_messages  # noqa: F401
 from rmstudio.core.errors import FormatError, LimitError
 from rmstudio.core.data.formats.readers import DEFAULT_LIMITS, Limits, describe_json_type, iter_rows
 from rmstudio.core.data.records import (
@@ -26,7 +27,6 @@ from rmstudio.core.data.records import (
     Text,
 )
 
-ASSISTANT_MARKER = "\n\nAssistant:"
 ACCEPTED_LAYOUTS = (
     "prompt+chosen+rejected, chosen+rejected (implicit prompt), prompt+response_a+response_b "
     "(optionally with choice), prompt+responses (ranking), prompt alone, or messages alone"
@@ -46,45 +46,6 @@ def parse_row(row: dict, line: int, path: str, limits: Limits = DEFAULT_LIMITS) 
     return _RowParser(row, line, str(path), limits).parse()
 
 
-def render_messages(messages: Sequence[Message]) -> str:
-    """Flat text for a conversation, used wherever a model or a list needs a plain string.
-
-    A lone user turn is just its content, and a response (assistant turns only) is its
-    contents, so single-turn conversational data reads the same as plain-text data.
-    """
-    if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].content
-    if messages and all(m.role == "assistant" for m in messages):
-        return "\n\n".join(m.content for m in messages)
-    return "\n\n".join(f"{m.role.capitalize()}: {m.content}" for m in messages)
-
-
-_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
-
-
-def hh_to_messages(prompt_text: str) -> tuple[Message, ...] | None:
-    """Parse an HH-style dialogue ("\\n\\nHuman: ...\\n\\nAssistant: ...") into messages.
-
-    A trailing bare "\\n\\nAssistant:" (the turn the model is to write) is dropped. Returns
-    None when the text is not in that form.
-    """
-    if not prompt_text.startswith("\n\nHuman:"):
-        return None
-    markers = list(_HH_TURN.finditer(prompt_text))
-    messages = []
-    for i, marker in enumerate(markers):
-        end = markers[i + 1].start() if i + 1 < len(markers) else len(prompt_text)
-        content = prompt_text[marker.end():end]
-        content = content.removeprefix(" ")  # the space after "Human:" belongs to the format
-        role = "user" if marker.group(1) == "Human" else "assistant"
-        messages.append(Message(role, content))
-    if messages[-1].role == "assistant" and not messages[-1].content:
-        messages.pop()
-    if not messages:
-        return None
-    return tuple(messages)
-
-
 class _RowParser:
     """Holds the row and where it came from, so every helper can raise a precise error."""
 
@@ -96,6 +57,9 @@ class _RowParser:
 
     def fail(self, message: str, field: str | None = None) -> FormatError:
         return FormatError(self.path, message, line=self.line, field=field)
+
+    def over_limit(self, message: str, field: str) -> LimitError:
+        return LimitError(self.path, message, line=self.line, field=field)
 
     def parse(self) -> Record:
         has = self.row.__contains__
@@ -203,12 +167,8 @@ class _RowParser:
         if len(items) < 2:
             raise self.fail(f"a ranking needs at least 2 responses, got {len(items)}", field=key)
         if len(items) > self.limits.max_ranking_responses:
-            raise LimitError(
-                self.path,
-                f"{len(items)} responses is more than "
-                f"max_ranking_responses={self.limits.max_ranking_responses}",
-                line=self.line, field=key,
-            )
+            raise self.over_limit(f"{len(items)} responses is more than "
+                                  f"max_ranking_responses={self.limits.max_ranking_responses}", key)
         responses, item_scores = [], []
         for i, item in enumerate(items):
             text, score = self._ranking_item(item, f"{key}[{i}]")
@@ -408,12 +368,8 @@ class _RowParser:
 
     def _check_length(self, text: str, field: str) -> None:
         if len(text) > self.limits.max_field_chars:
-            raise LimitError(
-                self.path,
-                f"text is {len(text)} characters, more than "
-                f"max_field_chars={self.limits.max_field_chars}",
-                line=self.line, field=field,
-            )
+            raise self.over_limit(f"text is {len(text)} characters, more than "
+                                  f"max_field_chars={self.limits.max_field_chars}", field)
 
     def _check_encodable(self, text: str, field: str) -> None:
         # JSON "\ud800" escapes decode to lone surrogates that no UTF-8 store can hold.
