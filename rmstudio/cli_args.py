@@ -50,6 +50,11 @@ def add_train_rm_parser(sub, func) -> argparse.ArgumentParser:
                         "curve); it chooses nothing")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of the prompts held out for validation (no prompt is in both splits)")
+    p.add_argument("--cross-validation", choices=["auto", "off"], default="auto",
+                   help="auto: an instant run whose validation share would hold out fewer than 30 pairs "
+                        "cross-validates by prompt instead (5 folds, fewer with fewer prompts; the mean "
+                        "and spread over the folds are reported, the saved model trains on every pair); "
+                        "off: always the held-out share. LoRA/full always use the share")
     p.add_argument("--seed", type=int, default=0,
                    help="seed for the train/validation split, the data order and the score head")
     p.add_argument("--annotator", action="append",

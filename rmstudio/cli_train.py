@@ -30,7 +30,7 @@ def cmd_train_rm(args) -> int:
         return 2
     try:
         config = RewardTrainConfig(method=args.method, objective=args.objective, base=args.base,
-                                   val_fraction=args.val_fraction,
+                                   val_fraction=args.val_fraction, cross_validation=args.cross_validation,
                                    seed=args.seed, annotators=args.annotator, device=args.device,
                                    finetune=finetune if args.method != "instant" else {},
                                    monitor_file=args.test_file if args.watch_test else None)
@@ -59,9 +59,24 @@ def cmd_train_rm(args) -> int:
         progress.close()
     metrics = result.get("metrics", {})
     evaluation = result.get("evaluation") or {}
-    print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} train / "
-          f"{result.get('val_pairs', '?')} validation pairs, {result['seconds']:.1f} s")
-    if evaluation.get("responses"):  # the regression objective
+    cross_validation = result.get("cross_validation")
+    if cross_validation:
+        print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} pairs, "
+              f"{cross_validation['folds']}-fold cross-validation by prompt, {result['seconds']:.1f} s")
+    else:
+        print(f"{result['status']}: run {result['run_id']}, {result.get('train_pairs', '?')} train / "
+              f"{result.get('val_pairs', '?')} validation pairs, {result['seconds']:.1f} s")
+    if result.get("validation_warning"):
+        print(f"rmstudio: warning: {result['validation_warning']}", file=sys.stderr)
+    if cross_validation:
+        from rmstudio.core.reward.cross_validation import describe
+
+        folds = ", ".join(f"{f['accuracy']:.2f}" for f in cross_validation["per_fold"])
+        print(f"{describe(cross_validation)}; per fold {folds}; out-of-fold accuracy "
+              f"{evaluation.get('accuracy', float('nan')):.3f} on {evaluation.get('pairs', 0)} pairs "
+              f"(prefer-longer baseline {evaluation.get('baseline_longer', float('nan')):.3f}); "
+              f"the saved model is fitted on all {result.get('train_pairs', '?')} pairs")
+    elif evaluation.get("responses"):  # the regression objective
         print(f"validation RMSE {evaluation['rmse']:.3f} on {evaluation['responses']} rated responses, "
               f"Pearson {evaluation['pearson'] if evaluation['pearson'] is not None else float('nan'):.3f}"
               + (f", accuracy {evaluation['accuracy']:.3f} on the {evaluation['pairs']} pairs "

@@ -58,8 +58,9 @@ def test_demo_project_is_created_once_and_ready(tmp_path, capsys):
     with Project.open(path) as project:
         counts = project.counts()
         assert counts["prompts"] == 40 and counts["comparisons"] == 40
-        assert counts["labels"] == 20  # a person's labels ship with it: a reward model trains at once
-        assert project.next_unlabeled("newcomer") is not None
+        assert counts["labels"] == 40  # every pair ships labeled: a reward model trains and measures at once
+        # ...so its label queue starts empty: a newcomer relabels (Browse) or imports more pairs
+        assert project.next_unlabeled("newcomer") is None
     assert main(["demo"]) == 0
     assert capsys.readouterr().out.strip() == path
 

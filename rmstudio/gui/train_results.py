@@ -13,9 +13,11 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from rmstudio.core.reward.cross_validation import describe
 from rmstudio.gui.model_export_bar import ModelExportBar
-from rmstudio.gui.plots import SPLIT_COLORS, make_plot
+from rmstudio.gui.plots import SPLIT_COLORS, make_plot, set_title
 from rmstudio.gui.report_button import ReportButton
+from rmstudio.gui.theme import colour as theme_colour
 
 
 def _pct(value) -> str:
@@ -177,20 +179,39 @@ class ResultsPanel(QWidget):
                                   "pairs with a preference, so there is nothing to measure: raise the "
                                   "validation share or label more pairs.")
             return
-        accuracy = evaluation["accuracy"]
+        cv = evaluation.get("cross_validation")
+        accuracy = cv["accuracy_mean"] if cv else evaluation["accuracy"]
         longer = evaluation.get("baseline_longer")
         beat = accuracy - max(0.5, longer or 0.0)
         verdict = ("beats both baselines" if beat > 0.02 else
                    "is no better than a baseline: more labels, or another method" if beat <= 0 else
                    "barely beats a baseline")
+        if cv:
+            folds = ", ".join(_pct(f["accuracy"]) for f in cv["per_fold"])
+            total, decided = result.get("train_pairs", evaluation["pairs"]), evaluation["pairs"]
+            ties = f" ({decided} with a preference)" if total != decided else ""
+            measured = f"{total} labeled pairs{ties}, each scored out of fold; the saved model trains on all"
+            big = describe(cv)[0].upper() + describe(cv)[1:]
+            detail = f"Per fold {folds} · out-of-fold accuracy {_pct(evaluation['accuracy'])} · "
+            loss = f"out-of-fold loss {_num(metrics.get('val/loss'))}"
+        else:
+            decided, held = evaluation["pairs"], result.get("val_pairs", evaluation["pairs"])
+            ties = f" ({decided} with a preference)" if held != decided else ""
+            measured = f"{held} validation pairs{ties}"
+            big, detail = f"Validation accuracy {_pct(accuracy)}", ""
+            loss = f"validation loss {_num(metrics.get('val/loss'))}"
+        warning = (f"<br><span style='color:{theme_colour('error')}'>Warning: "
+                   f"{escape(result['validation_warning'])}.</span>"
+                   if result.get("validation_warning") else "")
         self.headline.setText(
-            f"<b>{run} {result.get('status', '')}{took}</b> · {evaluation['pairs']} validation pairs<br>"
-            f"<span style='font-size:22px; font-weight:600'>Validation accuracy {_pct(accuracy)}</span>"
+            f"<b>{run} {result.get('status', '')}{took}</b> · {measured}<br>"
+            f"<span style='font-size:22px; font-weight:600'>{big}</span>"
             f"&nbsp;&nbsp;vs random <b>50%</b> and prefer-longer <b>{_pct(longer)}</b>: {verdict}.<br>"
-            f"ECE {_num(evaluation.get('ece'))} · reward–length correlation "
-            f"{_num(evaluation.get('reward_length_correlation'), 2)} · validation loss "
-            f"{_num(metrics.get('val/loss'))} · train accuracy {_pct(metrics.get('train/accuracy'))}"
-            + _export_note(result) + _overlong_note(result))
+            f"{detail}ECE {_num(evaluation.get('ece'))} · reward–length correlation "
+            f"{_num(evaluation.get('reward_length_correlation'), 2)} · {loss} · train accuracy "
+            f"{_pct(metrics.get('train/accuracy'))}" + warning + _export_note(result)
+            + _overlong_note(result))
+        set_title(self.hist_plot, "Out-of-fold rewards" if cv else "Rewards on validation")
         self._plot_histograms(evaluation)
         self._plot_reliability(evaluation.get("reliability") or [])
         self._plot_margins(evaluation.get("accuracy_by_margin") or [])

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from rmstudio.core.labeling.stats import labels_left_out_of_training
+from rmstudio.core.reward.cross_validation import FOLDS, MIN_VAL_PAIRS
 from rmstudio.core.reward.train import RewardTrainConfig, split_preview
 from rmstudio.core.store.project import Project
 from rmstudio.gui.finetune_settings import FinetuneSettings
@@ -55,6 +56,15 @@ class TrainSettings(QWidget):
         self.val_share.setValue(10)
         self.val_share.setToolTip("Share of prompts held out to measure the model; "
                                   "no prompt is in both splits.")
+        self.cross_validation = QComboBox()
+        self.cross_validation.setObjectName("cross_validation")
+        self.cross_validation.addItem("Cross-validate small projects", "auto")
+        self.cross_validation.addItem("Held-out share only", "off")
+        self.cross_validation.setToolTip(
+            f"Instant runs: when the share would hold out fewer than {MIN_VAL_PAIRS} pairs, cross-validate "
+            f"by prompt instead ({FOLDS} folds, fewer with fewer prompts): every pair is scored once by a "
+            "head that never saw its prompt, the mean and spread over the folds are reported, and the "
+            "saved model trains on every pair. LoRA and full fine-tunes always use the share.")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.objective = QComboBox()
@@ -65,11 +75,13 @@ class TrainSettings(QWidget):
                                   "learns to predict ratings (rankings imported with ratings or scores).")
         form.addRow("Learn from", self.objective)
         form.addRow("Validation share", self.val_share)
+        form.addRow("Validation", self.cross_validation)
         form.addRow("Seed", self.seed)
         layout.addLayout(form)
         for widget in (self.val_share, self.seed):
             widget.valueChanged.connect(lambda _v: self.sig_preview_wanted.emit())
         self.objective.currentIndexChanged.connect(lambda _i: self._on_objective_changed())
+        self.cross_validation.currentIndexChanged.connect(lambda _i: self.sig_preview_wanted.emit())
 
         self.finetune_box = FinetuneSettings()
         layout.addWidget(self.finetune_box)
@@ -100,13 +112,14 @@ class TrainSettings(QWidget):
         finetune = self.finetune_box.settings() if method != "instant" else {}
         return RewardTrainConfig(method=method, objective=self.objective.currentData(), base=self.base(),
                                  val_fraction=self.val_share.value() / 100, seed=self.seed.value(),
-                                 finetune=finetune)
+                                 cross_validation=self.cross_validation.currentData(), finetune=finetune)
 
     def _on_method_changed(self) -> None:
         method = self.method()
         self.finetune_box.setVisible(method != "instant")
         self.finetune_box.use_method_defaults(method)
         self.sig_changed.emit()
+        self.sig_preview_wanted.emit()  # the method decides whether a run cross-validates
 
     def _on_objective_changed(self) -> None:
         # The instant teacher is a pairwise model: ratings train without distillation.
@@ -119,8 +132,10 @@ class TrainSettings(QWidget):
             self.preview.setText("<i>Open a project to train on its labels.</i>")
             self.split = {}
             return self.split
-        config = RewardTrainConfig(objective=self.objective.currentData(), val_fraction=self.val_share.value() / 100,
-                                   seed=self.seed.value())
+        # The same split the run will use (reward.train.run_split): method and validation matter.
+        config = RewardTrainConfig(method=self.method(), objective=self.objective.currentData(),
+                                   val_fraction=self.val_share.value() / 100, seed=self.seed.value(),
+                                   cross_validation=self.cross_validation.currentData())
         self.split = s = split_preview(project, config)
         # Ratings can only be learned from where there are some; the choice says how many.
         self.objective.model().item(1).setEnabled(s["ratings"] > 0)
@@ -135,5 +150,5 @@ class TrainSettings(QWidget):
 
     def set_running(self, running: bool) -> None:
         for widget in (self.method_group.buttons() + [self.base_picker, self.objective, self.val_share,
-                                                       self.seed, self.finetune_box]):
+                                                       self.cross_validation, self.seed, self.finetune_box]):
             widget.setEnabled(not running)

@@ -79,10 +79,13 @@ def test_instant_run_finishes_shows_results_and_appears_in_runs(tmp_path, tiny_d
     path = synthetic_project(tmp_path, n=80)
     page = make_page(path, tiny_dir)
     page.val_share.setValue(25)
+    page.settings.cross_validation.setCurrentIndex(page.settings.cross_validation.findData("off"))
     with qtbot.waitSignal(page.sig_run_finished, timeout=180000) as blocker:
         page.start_button.click()
     result = blocker.args[0]
     assert result["status"] == "finished"
+    assert "20 validation pairs" in page.results.headline.text()
+    assert "only 20 validation pairs" in page.results.headline.text()  # under 30: said plainly
     accuracy = result["evaluation"]["accuracy"]
     assert f"Validation accuracy {100 * accuracy:.1f}%" in page.results.headline.text()
     assert "prefer-longer" in page.results.headline.text()
@@ -175,13 +178,41 @@ def test_the_split_preview_matches_the_core(tmp_path, make_page, qtbot):
     page = make_page(path)
     page.val_share.setValue(30)
     page.seed.setValue(7)
+    page.method_buttons["lora"].setChecked(True)  # fine-tunes always use the share
     page.refresh_preview()
     with Project.open(path) as project:
-        expected = split_preview(project, RewardTrainConfig(val_fraction=0.3, seed=7))
+        expected = split_preview(project, RewardTrainConfig(method="lora", val_fraction=0.3, seed=7))
     numbers = [int(n.replace(",", "")) for n in re.findall(r"<b>([\d,]+)</b>", page.preview.text())]
-    assert numbers == [expected["pairs"], expected["train"], expected["val"]]
+    assert numbers == [expected["pairs"], expected["train"], expected["val"]] == [60, 42, 18]
     assert f"from {expected['prompts_val']} prompts" in page.preview.text()
+    assert "Only 18 validation pairs" in page.preview.text()
     assert "both-bad" in page.preview.text()
+    page.method_buttons["instant"].setChecked(True)  # 18 is under 30: an instant run cross-validates
+    page.refresh_preview()
+    assert "cross-validated in <b>5</b> folds by prompt" in page.preview.text()
+    assert "trains on all <b>60</b> pairs" in page.preview.text()
+
+
+def test_an_instant_run_on_few_labels_cross_validates_and_the_preview_said_so(tmp_path, tiny_dir, make_page,
+                                                                             qtbot):
+    path = synthetic_project(tmp_path, n=30)
+    page = make_page(path, tiny_dir)
+    page.refresh_preview()
+    assert page.split["folds"] == 5 and page.split["train"] == 30
+    with qtbot.waitSignal(page.sig_run_finished, timeout=180000) as blocker:
+        page.start_button.click()
+    result = blocker.args[0]
+    cv = result["cross_validation"]
+    assert (cv["folds"], result["train_pairs"], result["val_pairs"]) == \
+        (5, page.split["train"], page.split["val"])
+    headline = page.results.headline.text()
+    expected = (f"Cross-validated accuracy {cv['accuracy_mean']:.2f} ± {cv['accuracy_std']:.2f} "
+                "(5 folds by prompt)")
+    assert expected in headline
+    assert "30 labeled pairs, each scored out of fold; the saved model trains on all" in headline
+    assert "Per fold" in headline
+    assert "Out-of-fold rewards" in page.results.hist_plot.getPlotItem().titleLabel.text
+    page.results.grab().save("/tmp/cv-results.png")
 
 
 def test_cancel_stops_a_run(tmp_path, tiny_dir, make_page, qtbot):

@@ -18,7 +18,9 @@ HH_WARNING = (
 DEMOS = {
     # name: (project file name, data files inside resources/)
     # 40 everyday prompts, a pair of responses for each from the embedded model
-    # (scripts/make_demo.py), and 20 of them labeled by a person reading them.
+    # (scripts/make_demo.py), all 40 labeled by reading them (helpful, correct, concise; the
+    # first 20 by a person, the last 20 by the engineer who added cross-validation, by the same
+    # standard; a note says why where it is not obvious): 27 train (a, b or tie), 13 are both-bad.
     "everyday": ("demo-everyday.rmstudio", ["demo/everyday.jsonl", "demo/everyday-pairs.jsonl",
                                             "demo/everyday-labels.jsonl"]),
     "hh-harmless": ("demo-hh-harmless.rmstudio", ["examples/hh-rlhf-harmless-base-test.jsonl.gz"]),

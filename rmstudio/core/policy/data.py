@@ -2,10 +2,10 @@
 row format TRL's trainers read.
 
 The held-out prompts are chosen exactly as reward training chooses its validation prompts
-(``reward.data.split_by_prompt``: a hash of the seed and the prompt text, compared with the
-fraction). With the same seed, a prompt held out of a reward model's training at a fraction f is
-held out of any policy run at a fraction of at least f too, so the policy is compared on
-prompts neither model learned from.
+(``reward.data.split_by_prompt``: the prompts in a seeded hash order, the first round(share x
+prompts) held out). On the same prompts with the same seed, a larger share holds out a superset of
+a smaller one; a reward model trained on the labeled prompts only ranks them the same way, so its
+validation prompts are mostly, not always, among a policy run's held-out prompts.
 
 Rows are conversational (``[{"role": ..., "content": ...}]``) when the tokenizer has a chat
 template, so an instruct model sees its own format; plain strings otherwise.

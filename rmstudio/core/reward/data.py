@@ -96,20 +96,40 @@ def snapshot_ratings(project: Project, annotators: list[str] | None = None) -> l
                           annotator=r["annotator"]) for r in rows]
 
 
+def prompt_rank(text: str, seed: int) -> int:
+    """A prompt's place in the seeded shuffle that decides its side (and its fold)."""
+    digest = hashlib.blake2b(f"{seed}|{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def held_out_count(prompts: int, val_fraction: float) -> int:
+    """How many of ``prompts`` prompts a share holds out: round(share x prompts), at least one
+    when the share is above zero and there are two prompts or more, and never all of them
+    (training needs one). A count, not a per-prompt coin, so 10% of 15 prompts is 2, not 0-4."""
+    if val_fraction <= 0 or prompts < 2:
+        return 0
+    return min(prompts - 1, max(1, round(val_fraction * prompts)))
+
+
+def shuffled_prompts(items: list, seed: int = 0) -> list[str]:
+    """The distinct prompt texts of ``items`` in the seeded order (ties broken by the text)."""
+    texts = {item.prompt.text for item in items}
+    return sorted(texts, key=lambda text: (prompt_rank(text, seed), text))
+
+
 def split_by_prompt(pairs: list, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
-    """Train/validation split where no prompt is in both (a hash of prompt text and seed).
-    Works on anything with a ``prompt`` (pairs, rated responses): the same prompt and seed
-    always land on the same side."""
+    """Train/validation split where no prompt is in both. Works on anything with a ``prompt``
+    (pairs, rated responses, policy prompts).
+
+    The prompts are put in a seeded order (a hash of seed and prompt text, so the order of
+    ``pairs`` does not matter) and the first ``held_out_count`` of them are held out: the share
+    is honoured on few prompts too, and a larger share holds out a superset of a smaller one."""
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-
-    def in_val(pair) -> bool:
-        digest = hashlib.blake2b(f"{seed}|{pair.prompt.text}".encode("utf-8", "surrogatepass"),
-                                 digest_size=8).digest()
-        return int.from_bytes(digest, "big") / 2**64 < val_fraction
-
-    train = [p for p in pairs if not in_val(p)]
-    val = [p for p in pairs if in_val(p)]
+    order = shuffled_prompts(pairs, seed)
+    held = set(order[:held_out_count(len(order), val_fraction)])
+    train = [p for p in pairs if p.prompt.text not in held]
+    val = [p for p in pairs if p.prompt.text in held]
     return train, val
 
 

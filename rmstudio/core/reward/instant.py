@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from rmstudio.core.reward.instant_config import InstantConfig
+from rmstudio.core.reward.instant_solver import MAX_PAIRS, fit_linear_newton, one_thread
 from rmstudio.core.reward.losses import bradley_terry_loss, bradley_terry_losses, pair_metrics, standard_error
 
 
@@ -46,6 +47,13 @@ class InstantResult:
 
 
 def _fit(x_c, x_r, target, margin, dim, config, l2) -> InstantHead:
+    if config.head == "linear" and not config.center_coefficient and len(x_c) <= MAX_PAIRS:
+        # Small projects: an exact Newton solve in milliseconds (instant_solver.py); it needs no
+        # seed (torch.manual_seed alone costs ~3 ms a call).
+        head = InstantHead(dim, config.head, config.hidden)
+        with torch.no_grad():
+            head.net.weight.copy_(fit_linear_newton(x_c, x_r, target, margin, l2)[None])
+        return head
     torch.manual_seed(config.seed)
     head = InstantHead(dim, config.head, config.hidden)
     params = list(head.net.parameters())
@@ -65,6 +73,13 @@ def _fit(x_c, x_r, target, margin, dim, config, l2) -> InstantHead:
 
 def train_instant(train: tuple, val: tuple | None, config: InstantConfig | None = None) -> InstantResult:
     """``train``/``val`` = (chosen features, rejected features, target, margin) as numpy arrays."""
+    if len(train[0]) <= MAX_PAIRS:  # tiny ops: thread hand-offs would cost more than the work
+        with one_thread():
+            return _train_instant(train, val, config)
+    return _train_instant(train, val, config)
+
+
+def _train_instant(train: tuple, val: tuple | None, config: InstantConfig | None = None) -> InstantResult:
     config = config or InstantConfig()
     x_c, x_r, target, margin = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in train)
     if len(x_c) == 0:

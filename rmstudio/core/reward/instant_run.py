@@ -69,6 +69,44 @@ def train_instant_run(project, config, train, val, out_dir: Path, sink) -> dict:
             "train_pairs": len(train), "val_pairs": len(val)}
 
 
+def train_instant_cv_run(project, config, plan, out_dir: Path, sink) -> dict:
+    """An instant run that cross-validates by prompt (``cross_validation.plan_split``): the
+    metrics and the evaluation come from out-of-fold scores, the saved head is fitted on every
+    pair with the L2 strength that cross-validation by prompt picks."""
+    import dataclasses
+
+    from rmstudio.core.reward.cross_validation import cross_validate_instant, describe
+    from rmstudio.core.reward.instant import l2_by_folds, train_instant
+
+    pairs = plan.train
+    found = instant_features(project, config, pairs, sink, step=1)
+    if found is None:
+        return {"status": "cancelled", "model_dir": "", "method": "instant"}
+    model, vectors = found
+    arrays = pair_arrays(pairs, vectors)
+    groups = [p.prompt.text for p in pairs]
+    summary = cross_validate_instant(arrays, groups, list(plan.fold_of), plan.folds, config.instant)
+    oof_c, oof_r = summary.pop("oof_chosen"), summary.pop("oof_rejected")
+    l2, _ = l2_by_folds(arrays, groups, config.instant, folds=plan.folds)
+    fitted = train_instant(arrays, None, dataclasses.replace(config.instant, l2_grid=(l2,)))
+    model.head = fitted.head
+    metrics = {f"train/{k}": v for k, v in fitted.train_metrics.items()}
+    # val/* are the pooled out-of-fold figures (every pair scored once by a head that never saw
+    # its prompt), so pages that read val/accuracy show what the evaluation measured.
+    metrics.update({"val/accuracy": summary["pooled_accuracy"], "val/loss": summary["pooled_loss"],
+                    "cv/accuracy": summary["accuracy_mean"], "cv/accuracy_std": summary["accuracy_std"],
+                    "cv/loss": summary["loss_mean"], "cv/loss_std": summary["loss_std"],
+                    "cv/folds": float(plan.folds)})
+    sink.log(1, {**metrics, "message": describe(summary).capitalize()})
+    evaluation = evaluate_pairs(pairs, oof_c, oof_r)
+    evaluation["cross_validation"] = summary
+    model_dir = out_dir / "model"
+    model.save(model_dir, metrics={**metrics, "l2": l2}, evaluation=evaluation)
+    return {"status": "finished", "method": "instant", "model_dir": str(model_dir), "metrics": metrics,
+            "l2": l2, "l2_tried": fitted.tried, "evaluation": evaluation, "cross_validation": summary,
+            "train_pairs": len(pairs), "val_pairs": 0}
+
+
 def train_instant_regression_run(project, config, train, val, scale, out_dir: Path, sink) -> dict:
     """Ridge regression on frozen features: the reward predicts the standardised rating."""
     import torch

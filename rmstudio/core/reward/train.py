@@ -22,16 +22,19 @@ from rmstudio.core.progress import NullSink, ProgressSink
 from rmstudio.core.store.project import Project
 from rmstudio.core.runs.launch import run_in_process
 from rmstudio.core.runs.recorder import ProjectRecorder, RunRecorder
-from rmstudio.core.reward.data import pairs_from_file, snapshot_pairs, snapshot_ratings, split_by_prompt
+from rmstudio.core.reward.cross_validation import MODES as CV_MODES, SplitPlan, plan_split
+from rmstudio.core.reward.cross_validation import small_validation_warning
+from rmstudio.core.reward.data import pairs_from_file, snapshot_pairs, snapshot_ratings
 from rmstudio.core.reward.evaluate import evaluate_pairs, evaluate_ratings
 from rmstudio.core.reward.features import FeatureSpec
 from rmstudio.core.reward.instant_config import InstantConfig
 from rmstudio.core.reward.instant_run import (
-    train_instant_regression_run, train_instant_run, with_instant_teacher,
+    train_instant_cv_run, train_instant_regression_run, train_instant_run, with_instant_teacher,
 )
 
 METHODS = ("instant", "lora", "full")
 OBJECTIVES = ("pairwise", "regression")
+UNITS = {"pairwise": "pairs", "regression": "rated responses"}  # what an objective trains on
 
 
 @dataclass
@@ -52,6 +55,12 @@ class RewardTrainConfig:
 
     seed: int = 0
     """Fixes the split and the training randomness."""
+
+    cross_validation: str = "auto"
+    """'auto': an instant pairwise run whose held-out share would give fewer than 30 validation
+    pairs (``cross_validation.MIN_VAL_PAIRS``) cross-validates by prompt instead (5 folds, fewer
+    with fewer prompts), reports the mean and spread over the folds and fits the saved model on
+    every pair. 'off': always the held-out share. LoRA/full runs always use the share."""
 
     annotators: list[str] | None = None
     """Train only on these annotators' labels (None: everyone's)."""
@@ -79,6 +88,9 @@ class RewardTrainConfig:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be at least 0 and below 1, got {self.val_fraction}")
+        if self.cross_validation not in CV_MODES:
+            raise ValueError(f"cross_validation must be one of {', '.join(CV_MODES)}, "
+                             f"got {self.cross_validation!r}")
         if self.much_better_margin < 0:
             raise ValueError("much_better_margin must not be negative")
         if self.method != "instant":
@@ -90,16 +102,27 @@ def runs_dir(project_path: str | Path) -> Path:
     return path.with_name(path.stem + ".runs")
 
 
+def run_split(items: list, config: RewardTrainConfig) -> SplitPlan:
+    """The split a run with ``config`` uses on ``items``: the preview and the run both ask here."""
+    return plan_split(items, config.val_fraction, config.seed, config.method, config.objective,
+                      config.cross_validation)
+
+
 def split_preview(project: Project, config: RewardTrainConfig) -> dict:
     """What training would use, shown before it starts (``ratings``: rated responses, which the
-    regression objective trains on; ``train``/``val`` count what ``config.objective`` uses)."""
+    regression objective trains on; ``train``/``val`` count what ``config.objective`` uses;
+    ``folds`` > 0 when the run cross-validates, then ``train`` is every item and ``val`` 0)."""
     pairs = snapshot_pairs(project, config.annotators, config.much_better_margin)
     ratings = snapshot_ratings(project, config.annotators)
     items = ratings if config.objective == "regression" else pairs
-    train, val = split_by_prompt(items, config.val_fraction, config.seed)
+    plan = run_split(items, config)
+    train, val = plan.train, plan.val
     return {"pairs": len(pairs), "ratings": len(ratings), "train": len(train), "val": len(val),
-            "ties": sum(p.target == 0.5 for p in pairs),
-            "prompts_train": len({p.prompt_id for p in train}), "prompts_val": len({p.prompt_id for p in val})}
+            "ties": sum(p.target == 0.5 for p in pairs), "folds": plan.folds,
+            "val_decided": sum(getattr(p, "target", 1.0) > 0.5 for p in val),
+            "warning": small_validation_warning(plan, UNITS[config.objective]) if items else None,
+            "prompts_train": len({p.prompt_id for p in train}),
+            "prompts_val": len({p.prompt_id for p in val})}
 
 
 def _training_items(project: Project, config: RewardTrainConfig) -> list:
@@ -150,7 +173,8 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
     if not ranks.is_main:
         return _follow_main(config, recorder, ranks)
     with Project.open(project_path) as project:
-        train, val = split_by_prompt(_training_items(project, config), config.val_fraction, config.seed)
+        plan = run_split(_training_items(project, config), config)
+        train, val = plan.train, plan.val
         regression = config.objective == "regression"
         if regression:  # the target is the rating standardised over the training split
             values = np.array([it.rating for it in train] or [0.0])
@@ -162,15 +186,22 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
         out_dir = Path(resume_from) if resume_from else runs_dir(project_path) / f"run-{recorder.run_id}"
         out_dir.mkdir(parents=True, exist_ok=True)
         unit = "responses" if regression else "pairs"
+        warning = small_validation_warning(plan, UNITS[config.objective])
+        how = (f"cross-validating in {plan.folds} folds by prompt…" if plan.cross_validated else
+               f"validating on {len(val):,}…" + (f" Warning: {warning}." if warning else ""))
         recorder.log(0, {"stage": "split", "train_pairs": len(train), "val_pairs": len(val),
-                         "message": f"Training {config.method} on {len(train):,} {unit}, "
-                                    f"validating on {len(val):,}…"})
+                         "message": f"Training {config.method} on {len(train):,} {unit}, {how}"})
         started = time.perf_counter()
         try:
             if config.method == "instant":
                 ranks.share(None)  # nothing for the other ranks to do
-                result = (train_instant_regression_run(project, config, train, val, scale, out_dir, recorder)
-                          if regression else train_instant_run(project, config, train, val, out_dir, recorder))
+                if regression:
+                    result = train_instant_regression_run(project, config, train, val, scale, out_dir,
+                                                          recorder)
+                elif plan.cross_validated:
+                    result = train_instant_cv_run(project, config, plan, out_dir, recorder)
+                else:
+                    result = train_instant_run(project, config, train, val, out_dir, recorder)
             else:
                 taught = (with_instant_teacher(project, config, train, val, recorder)
                           if finetune_config(config).distill_weight and not regression else train)
@@ -193,6 +224,8 @@ def run_reward(project_path: str | Path, config: RewardTrainConfig, recorder: Ru
                 recorder.artifact("checkpoint", kept["checkpoint"], {"step": kept.get("steps")})
             raise
         result["seconds"] = time.perf_counter() - started
+        if warning:
+            result["validation_warning"] = warning
         result["run_id"] = recorder.run_id
         (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
         if result.get("model_dir"):
