@@ -165,3 +165,28 @@ def test_a_full_fine_tune_is_compared_against_its_base(tmp_path, policy_model):
                                   sampling=GenerationConfig(max_new_tokens=8, temperature=1.0))
     assert len(comparison.rows) == 2 and comparison.tuned_name == f"policy run {record['id']} step 2"
     assert any(r.start != r.tuned for r in comparison.rows)
+
+
+def test_a_cancelled_run_is_named_by_the_step_of_its_checkpoint(tmp_path):
+    """Cancelled at step 7 with its last checkpoint at step 5: the weights compared are step 5's,
+    and so is the name the pairs get in the label queue."""
+    from rmstudio.core.policy.compare import policy_step, tuned_name
+    from rmstudio.core.policy.export import _source
+
+    folder = tmp_path / "run-4"
+    for step in (3, 5):
+        checkpoint = folder / "checkpoints" / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text("{}")
+    (folder / "result.json").write_text(json.dumps({"status": "cancelled", "steps": 7}))
+    source = _source(folder)
+    assert source.name == "checkpoint-5"
+    assert policy_step(folder, source) == 5
+    assert tuned_name(4, policy_step(folder, source)) == "policy run 4 step 5"
+    # a finished run's model/ is its final step; the guard's best is its own step
+    (folder / "model").mkdir()
+    (folder / "model" / "adapter_config.json").write_text("{}")
+    assert policy_step(folder, _source(folder)) == 7
+    (folder / "guard_best").mkdir()
+    (folder / "guard_best" / "guard_best.json").write_text(json.dumps({"step": 2}))
+    assert policy_step(folder, _source(folder, "best")) == 2

@@ -121,3 +121,17 @@ def test_dpo_needs_no_reward_model_and_counts_labeled_pairs(page):
     page.learning_rate.setText("fast")
     with pytest.raises(ValueError, match="learning rate must be a number"):
         page.config()
+
+
+def test_a_cancelled_run_is_offered_for_comparison_at_its_checkpoint_step(qtbot, tmp_path):
+    from rmstudio.gui.optimize_results import OptimizeResults
+
+    results = OptimizeResults()
+    qtbot.addWidget(results)
+    results.show_result({"run_id": 4, "status": "cancelled", "steps": 7, "run_folder": str(tmp_path),
+                         "checkpoint": str(tmp_path / "checkpoints" / "checkpoint-5")})
+    assert "cancelled after 7 steps" in results.headline.text()
+    assert "last checkpoint is step 5" in results.headline.text()
+    assert results.compare_button.isEnabled()
+    results.show_result({"run_id": 5, "status": "cancelled", "steps": 1, "checkpoint": None})
+    assert not results.compare_button.isEnabled() and "checkpoint" not in results.headline.text()

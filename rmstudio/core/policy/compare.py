@@ -162,12 +162,21 @@ def _run_config(project_path, run_id: int | None) -> dict:
     return json.loads(row[0]) if row else {}
 
 
-def _step(folder: Path, source: Path) -> int | None:
+def policy_step(folder: Path, source: Path) -> int | None:
+    """The training step of the weights in ``source`` (what the policy is named by): a
+    checkpoint's own step (a cancelled run is compared at its last checkpoint, not at the step
+    it was cancelled at), the guard's best step, or the run's final step for ``model/``."""
+    from rmstudio.core.policy.guard import BEST_FILE
+
+    name, _, tail = source.name.rpartition("-")
+    if name == "checkpoint" and tail.isdigit():
+        return int(tail)
+    if (source / BEST_FILE).is_file():
+        return json.loads((source / BEST_FILE).read_text()).get("step")
     result = folder / "result.json"
     if result.is_file():
         return json.loads(result.read_text()).get("steps")
-    tail = source.name.rpartition("-")[2]
-    return int(tail) if tail.isdigit() else None
+    return None
 
 
 def held_out_prompts(project_path, folder: Path) -> list[tuple[int | None, Text]]:
@@ -296,7 +305,7 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     if check_score is not None:
         c_before = _score(check_score, tokenizer, texts, before)
         c_after = _score(check_score, tokenizer, texts, after)
-    step = _step(folder, source)
+    step = policy_step(folder, source)
     name = tuned_name(run_id if run_id is not None else folder.name, step)
     result = PolicyComparison(
         run_id, str(folder), step, START_NAME, name, reward_spec, check_spec,
