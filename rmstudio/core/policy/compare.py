@@ -5,12 +5,12 @@
     send_comparisons_to_labeling(project, comparison)        # humans judge the same pairs
     human_win_rate(project, 7)                               # ... and this reads their verdict
 
-Each held-out prompt (never trained on) gets one response from each policy, sampled with the
-same seed (derived from the seed and the prompt's text), so the two differ by the tuning and not
-by the luck of the draw. Both are scored by the reward model the run optimised (or another one)
-and, when given, by a check model the run never saw: a reward model's own verdict on a policy
-tuned against it is biased (the policy found what it overrates), an independent check and the
-humans are not.
+Each held-out prompt (never trained on) gets one response from each policy, sampled in batches
+with the same seed (derived from the seed and the texts of the prompts sampled together), so
+the two differ by the tuning and not by the luck of the draw (``compare_sampling``). Both are
+scored by the reward model the run optimised (or another one) and, when given, by a check model
+the run never saw: a reward model's own verdict on a policy tuned against it is biased (the
+policy found what it overrates), an independent check and the humans are not.
 
 What was sent to labeling is found again by the responses' model names ("policy start" and
 "policy run 7 step 40"), not by stored ids: the names live in the project itself, so the count
@@ -218,55 +218,6 @@ def resolve_reward(project_path, spec, run_config: dict, device: str) -> tuple[R
     return reward_function(str(spec), device), str(spec)
 
 
-def _load_policies(folder: Path, device: str):
-    """(start model, tuned model, tokenizer, the folder the tuned policy came from). A LoRA run
-    loads the base once and returns it twice: the start is the same model with its adapter
-    switched off (``disable_adapter``), half the memory of two copies. Both policies share the
-    base's tokenizer, so a prompt is the same token ids for both."""
-    import torch
-
-    from rmstudio.core.models.loading import load_causal_lm
-    from rmstudio.core.policy.export import _base_of, _source  # the export's idea of "the run's policy"
-
-    source = _source(folder)
-    base = _base_of(folder, source)
-    start, tokenizer = load_causal_lm(base, device=device, dtype=torch.float32)
-    start.eval()
-    if (source / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        tuned = PeftModel.from_pretrained(start, str(source)).eval()
-        return tuned, tuned, tokenizer, source
-    tuned, _ = load_causal_lm(str(source), device=device, dtype=torch.float32)
-    return start, tuned.eval(), tokenizer, source
-
-
-def _sample(model, tokenizer, prompts, sampling: GenerationConfig, adapter_off: bool,
-            sink: ProgressSink, done: int, total: int) -> list[str]:
-    """One response per prompt, seeded by the prompt's text: the same seed for both policies."""
-    import contextlib
-
-    from rmstudio.core.models.generation import _derive_seed, _Sampler  # one sampler for the app
-
-    sampler = _Sampler(model, tokenizer, sampling)
-    off = model.disable_adapter() if adapter_off else contextlib.nullcontext()
-    texts = []
-    with off:
-        for i, (_, prompt) in enumerate(prompts):
-            if sink.should_stop():
-                raise InterruptedError("the comparison was cancelled")
-            [[text]], _ = sampler.sample([(i, prompt)], 1, _derive_seed(sampling.seed, prompt.text))
-            texts.append(text)
-            sink.log(done + i + 1, {"stage": "generate", "done": done + i + 1, "total": total})
-    return texts
-
-
-def _score(reward: Reward, tokenizer, prompts: list[str], completions: list[str]) -> list[float]:
-    # completion_ids too: TRL passes them, and rule rewards (a test's synthetic one) read them
-    ids = tokenizer(completions, add_special_tokens=False)["input_ids"] if completions else []
-    return [float(r) for r in reward(prompts=prompts, completions=completions, completion_ids=ids)]
-
-
 def compare_policies(project_path: str | Path, run: int | str | Path,
                      prompts: Sequence[str | Text] | None = None, n_prompts: int | None = DEFAULT_PROMPTS,
                      sampling: GenerationConfig | None = None, reward=None, check=None,
@@ -277,6 +228,7 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     top_p, max_new_tokens and seed are used (one response per prompt per policy). The result is
     also written to the run folder as comparison.json."""
     from rmstudio.core.models.loading import pick_device
+    from rmstudio.core.policy.compare_sampling import load_policies, sample_responses, score as score_texts
 
     sink = sink or NullSink()
     sampling = sampling or GenerationConfig(max_new_tokens=128, temperature=0.7)
@@ -292,19 +244,20 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     score, reward_spec = resolve_reward(project_path, reward, config, device)
     check_score, check_spec = resolve_reward(project_path, check, {}, device) if check else (None, None)
 
-    start, tuned, tokenizer, source = _load_policies(folder, device)
+    start, tuned, tokenizer, source = load_policies(folder, device)
     lora = start is tuned
     total = 2 * len(items)
-    before = _sample(start, tokenizer, items, sampling, lora, sink, 0, total)
-    after = _sample(tuned, tokenizer, items, sampling, False, sink, len(items), total)
+    before = sample_responses(start, tokenizer, items, sampling, lora, sink, 0, total)
+    after = sample_responses(tuned, tokenizer, items, sampling, False, sink, len(items), total)
 
     texts = [p.text for _, p in items]
     sink.log(total, {"stage": "score", "done": total, "total": total})
-    r_before, r_after = _score(score, tokenizer, texts, before), _score(score, tokenizer, texts, after)
+    r_before = score_texts(score, tokenizer, texts, before)
+    r_after = score_texts(score, tokenizer, texts, after)
     c_before = c_after = [None] * len(items)
     if check_score is not None:
-        c_before = _score(check_score, tokenizer, texts, before)
-        c_after = _score(check_score, tokenizer, texts, after)
+        c_before = score_texts(check_score, tokenizer, texts, before)
+        c_after = score_texts(check_score, tokenizer, texts, after)
     step = policy_step(folder, source)
     name = tuned_name(run_id if run_id is not None else folder.name, step)
     result = PolicyComparison(
