@@ -19,11 +19,12 @@ from rmstudio.core.store.project import Project
 
 @pytest.fixture(scope="module")
 def rewarded(tmp_path_factory):
-    """A 40-label project, a tiny backbone and an instant reward run with a 30% validation share."""
+    """A 100-label project, a tiny backbone and an instant reward run holding out 35% (over 30
+    validation pairs: a smaller split may be cross-validated, and its head then sees every pair)."""
     tmp = tmp_path_factory.mktemp("auto_check")
-    path = synthetic_project(tmp, n=40)
+    path = synthetic_project(tmp, n=100)
     base = save_policy_model(tmp / "base")
-    trained = train_reward_model(path, RewardTrainConfig(method="instant", base=str(base), val_fraction=0.3,
+    trained = train_reward_model(path, RewardTrainConfig(method="instant", base=str(base), val_fraction=0.35,
                                                          seed=2, device="cpu"))
     return path, base, trained["model_dir"]
 
@@ -32,13 +33,13 @@ def test_the_check_uses_exactly_the_labels_the_reward_did_not_train_on(rewarded)
     path, _, reward_dir = rewarded
     with Project.open(path) as project:
         pairs, record = unseen_pairs(project, reward_dir)
-        val = split_by_prompt(snapshot_pairs(project), 0.3, 2)[1]
+        val = split_by_prompt(snapshot_pairs(project), 0.35, 2)[1]
         assert [p.comparison_id for p in pairs] == [p.comparison_id for p in val]
         assert record["comparison_ids"] == sorted(p.comparison_id for p in val)
         assert record["labels"] == "validation"
         # a function reward trained on no label: every labeled pair may fit the check
         everything, record = unseen_pairs(project, "policy_helpers:even_share")
-        assert len(everything) == 40 and record["labels"] == "all"
+        assert len(everything) == 100 and record["labels"] == "all"
 
 
 def test_a_reward_that_saw_every_label_or_an_unknown_folder_is_refused_in_one_line(rewarded, tmp_path):
@@ -67,9 +68,9 @@ def test_a_grpo_run_with_an_automatic_check_guards_with_it(rewarded, tmp_path):
     result, metrics, [record], _ = run(path, config)
     assert result["status"] == "finished"
     check = result["auto_check"]
-    assert check["labels"] == "all" and check["pairs"] == 40 and len(check["comparison_ids"]) == 40
+    assert check["labels"] == "all" and check["pairs"] == 100 and len(check["comparison_ids"]) == 100
     folder = Path(result["model_dir"]).parent / "check_model"
-    assert json.loads((folder / CHECK_FILE).read_text())["pairs"] == 40
+    assert json.loads((folder / CHECK_FILE).read_text())["pairs"] == 100
     assert len(result["guard"]["history"]) == 2 and "guard/check" in metrics
     # the saved check is a reward model like any other, and a second fit reuses it
     check_fn = reward_function(str(folder), "cpu")

@@ -10,7 +10,8 @@ train on:
   training made (``split_by_prompt`` with its ``val_fraction`` and ``seed``, its annotators);
 - a ``module:function`` reward (a rule, no labels): every labeled pair.
 
-A reward trained on every label (``val_fraction`` 0) leaves nothing independent to fit on, and
+A reward trained on every label (``val_fraction`` 0, or a run that cross-validated and then fitted
+its final head on every pair: its result says 0 validation pairs) leaves nothing independent to fit on, and
 "auto" refuses (an other-fold head of the same labels would still have seen what the reward saw:
 it would agree with the reward for the wrong reason, and the guard would miss the hacking it is
 there to catch). Labels added after the reward was trained are not used either: their prompts
@@ -60,12 +61,29 @@ def reward_split(project: Project, reward: str) -> dict | None:
         if Path(entry.path).resolve() == folder.resolve():
             config = project.conn.execute("SELECT config FROM runs WHERE id = ?", (entry.run_id,)).fetchone()
             config = json.loads(config[0])
-            return {"val_fraction": config.get("val_fraction", 0.1), "seed": config.get("seed", 0),
+            # A run that validated on no pairs (a share of 0, or cross-validation, whose final
+            # head fits every pair) trained on every label, whatever its share says.
+            share = 0.0 if _validated_on(project, entry.run_id) == 0 else config.get("val_fraction", 0.1)
+            return {"val_fraction": share, "seed": config.get("seed", 0),
                     "annotators": config.get("annotators"),
                     "much_better_margin": config.get("much_better_margin", 1.0),
                     "base": config.get("base"), "source": f"reward run {entry.run_id}"}
     raise AutoCheckError(f"check_reward 'auto': cannot tell which labels {folder} trained on (it is no "
                          "reward run of this project): name a check reward instead")
+
+
+def _validated_on(project: Project, run_id: int) -> int | None:
+    """The validation pairs a reward run's result says it held out (None when it says nothing)."""
+    from rmstudio.core.runs.store import run_artifacts
+
+    for artifact in reversed(run_artifacts(project, run_id)):
+        path = Path(artifact["path"])
+        if artifact["kind"] == "evaluation" and path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8")).get("val_pairs")
+            except ValueError:
+                return None
+    return None
 
 
 def unseen_pairs(project: Project, reward: str) -> tuple[list, dict]:

@@ -229,6 +229,7 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     also written to the run folder as comparison.json."""
     from rmstudio.core.models.loading import pick_device
     from rmstudio.core.policy.compare_sampling import load_policies, sample_responses, score as score_texts
+    from rmstudio.core.policy.live_reward import REWARD_DIR
 
     sink = sink or NullSink()
     sampling = sampling or GenerationConfig(max_new_tokens=128, temperature=0.7)
@@ -241,6 +242,8 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
                            "give the prompts to compare on")
     device = pick_device(device)
     config = _run_config(project_path, run_id)
+    if (folder / REWARD_DIR).is_dir():  # the live model's snapshot the run took and optimised
+        config = {**config, "reward": str(folder / REWARD_DIR)}
     score, reward_spec = resolve_reward(project_path, reward, config, device)
     check_score, check_spec = resolve_reward(project_path, check, {}, device) if check else (None, None)
 
