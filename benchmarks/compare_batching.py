@@ -1,7 +1,7 @@
 """Before/after comparison's sampling: one prompt at a time (as compare_policies sampled until
 policy2) against batches of ``COMPARE_BATCH`` left-padded prompts (``compare_sampling``).
 
-    python benchmarks/compare_batching.py [--prompts 16] [--tokens 64] [--skip-embedded]
+    python benchmarks/compare_batching.py [--prompts 16] [--tokens 64] [--skip-embedded] [--skip-tiny]
 
 Times ``sample_responses`` of one policy on the same prompts with batch 1 and batch 16, on a
 tiny random Llama (tests/policy/policy_helpers) and on the embedded SmolLM2-135M-Instruct, on
@@ -58,17 +58,20 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--skip-tiny", action="store_true")
     args = parser.parse_args()
     from policy_helpers import save_policy_model
 
     items = prompts(args.prompts)
     results = {"machine": platform.platform(), "runs": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        tiny = str(save_policy_model(Path(tmp) / "tiny"))
-        results["runs"].append(time_model("tiny", tiny, items, args.tokens))
+    if not args.skip_tiny:
+        with tempfile.TemporaryDirectory() as tmp:
+            tiny = str(save_policy_model(Path(tmp) / "tiny"))
+            results["runs"].append(time_model("tiny", tiny, items, args.tokens))
     if not args.skip_embedded:
         results["runs"].append(time_model("embedded", "embedded", items, args.tokens))
-    RESULTS.write_text(json.dumps(results, indent=1))
+    out = RESULTS.with_name(RESULTS.stem + ("_embedded" if args.skip_tiny else "") + ".json")
+    out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ def test_the_live_model_is_a_reward_choice_snapshotted_at_start_and_auto_check_i
     page.attach_live_model(controller)
     controller.sig_fitted.emit(True)
     index = page.reward_choice.findData(LIVE_MODEL)
-    assert index == 0 and page.reward_choice.itemText(0).startswith(f"Live instant model ({status.pairs} labels, fitted ")
+    assert index == 0
+    assert page.reward_choice.itemText(0).startswith(f"Live instant model ({status.pairs} labels, fitted ")
     page.reward_choice.setCurrentIndex(index)
     page._update()
     started = []

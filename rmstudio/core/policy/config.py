@@ -76,7 +76,8 @@ class PolicyConfig:
     """Write a checkpoint every this many steps (a cancelled run resumes from the last one)."""
 
     held_out_fraction: float = 0.1
-    """Share of prompts never trained on (chosen by a seeded hash of the prompt text), kept to
+    """Share of prompts never trained on (chosen by a seeded hash of the prompt text, the seed
+    salted so they are not a reward model's validation prompts: ``data.held_out_seed``), kept to
     compare the policy before and after; DPO evaluates on their labeled pairs at the end."""
 
     seed: int = 0
