@@ -78,8 +78,20 @@ class RewardSettings(QWidget):
     def attach_live_model(self, controller) -> None:
         """Offer the window's live instant model as a reward once it is fitted (and after each refit)."""
         self.live = controller
-        controller.sig_fitted.connect(lambda _fitted: self.fill(self.project))
+        controller.sig_fitted.connect(self._on_live_fitted)
+        self._on_live_fitted()
 
+    def _on_live_fitted(self, _fitted: bool = True) -> None:
+        # after every refit (each few labels): only the live entry's text changes, no queries
+        index = self.reward_choice.findData(LIVE_MODEL)
+        live = self.live.model.status if self.live is not None and self.live.has_fit else None
+        if live is None:
+            if index >= 0:
+                self.reward_choice.removeItem(index)
+        elif index >= 0:
+            self.reward_choice.setItemText(index, live_title(live.pairs, live.at))
+        elif self.project is not None:
+            self.fill(self.project)  # first fit: offer it, first in the list
     def fill(self, project) -> None:
         """Refill both lists for ``project``, keeping the choices that are still offered."""
         self.project = project

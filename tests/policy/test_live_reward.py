@@ -46,6 +46,9 @@ def test_a_snapshot_of_the_live_model_moves_into_the_run_and_records_its_labels(
     moved = reward_for_run(path, str(staged), str(base), run_folder)
     assert moved == str(run_folder / REWARD_DIR) and not staged.exists()
     assert reward_for_run(path, "policy_helpers:even_share", str(base), run_folder) is None
+    # resumed: the run keeps the snapshot of its first start, and a newer staged one is dropped
+    again = snapshot_live_model(live, path)
+    assert reward_for_run(path, str(again), str(base), run_folder) == moved and not again.exists()
     # the labels it did not train on are its own validation prompts' pairs
     with Project.open(path) as project:
         pairs, why = unseen_pairs(project, moved)

@@ -157,6 +157,9 @@ def test_the_live_model_is_a_reward_choice_snapshotted_at_start_and_auto_check_i
     controller.sig_fitted.emit(True)
     index = page.reward_choice.findData(LIVE_MODEL)
     assert index == 0
+    items = page.reward_choice.count()
+    controller.sig_fitted.emit(True)  # a refit renames the entry in place
+    assert page.reward_choice.count() == items and page.reward_choice.findData(LIVE_MODEL) == 0
     assert page.reward_choice.itemText(0).startswith(f"Live instant model ({status.pairs} labels, fitted ")
     page.reward_choice.setCurrentIndex(index)
     page._update()

@@ -81,7 +81,9 @@ def reward_for_run(project_path: str | Path, reward: str, policy: str, run_folde
     is_snapshot = staged.parent.name == SNAPSHOTS and (staged / TRAINED_ON_FILE).is_file()
     if reward.strip() != LIVE and not is_snapshot:
         return None
-    if out.is_dir():
+    if out.is_dir():  # a resumed run keeps its first snapshot; a newer staged one is dropped
+        if is_snapshot:
+            shutil.rmtree(staged, ignore_errors=True)
         return str(out)
     if is_snapshot:
         shutil.move(str(staged), str(out))
