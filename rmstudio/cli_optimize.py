@@ -18,10 +18,14 @@ from rmstudio.core.errors import RmstudioError
 
 def resolve_reward(project_path: str, value: str | None) -> str:
     """``--reward`` as PolicyConfig.reward reads it: a reward run's id (its model folder), a
-    folder, or package.module:function; left out, the project's newest reward model."""
+    folder, package.module:function, or 'live' (an instant model the run fits on the project's
+    labels and keeps in its folder); left out, the project's newest reward model."""
+    from rmstudio.core.policy.live_reward import LIVE
     from rmstudio.core.reward.catalog import reward_models
     from rmstudio.core.store.project import Project
 
+    if value == LIVE:
+        return LIVE
     if value and not value.isdigit():
         folder = Path(value).expanduser()
         if folder.is_dir():
@@ -59,6 +63,7 @@ def _policy_config(args):
                         max_completion_length=args.max_completion_length, learning_rate=args.learning_rate,
                         max_steps=args.max_steps, per_device_batch=args.batch, save_steps=args.save_steps,
                         held_out_fraction=args.held_out_fraction, seed=args.seed, device=args.device,
+                        check_reward=args.check_reward or "", guard_every=args.guard_every,
                         resume=args.resume)
 
 
@@ -162,8 +167,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--method", default="grpo", help=f"one of {', '.join(METHODS)}: grpo and rloo sample "
                    "completions of the project's prompts and score them with --reward; dpo learns the "
                    "labeled pairs")
-    p.add_argument("--reward", help="grpo/rloo: a reward run's id in this project, a reward model folder, or "
-                   "package.module:function (default: the project's newest reward model)")
+    p.add_argument("--reward", help="grpo/rloo: a reward run's id in this project, a reward model folder, "
+                   "package.module:function, or 'live' (an instant model fitted now on the project's labels, "
+                   "kept in the run folder) (default: the project's newest reward model)")
+    p.add_argument("--check-reward", help="grpo/rloo: a second reward the policy never trains on, scored "
+                   "by the over-optimisation guard (a folder or package.module:function), or 'auto': an "
+                   "instant model fitted on the labels --reward did not train on")
+    p.add_argument("--guard-every", type=int, default=d.guard_every,
+                   help="grpo/rloo: evaluate the guard every this many steps (needs --check-reward; 0: off)")
     p.add_argument("--policy", default=d.policy,
                    help="the model to tune: 'embedded' (SmolLM2-135M-Instruct), a model folder, a .gguf "
                    "file or a hub id")

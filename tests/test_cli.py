@@ -57,10 +57,11 @@ def test_demo_project_is_created_once_and_ready(tmp_path, capsys):
 
     with Project.open(path) as project:
         counts = project.counts()
-        assert counts["prompts"] == 40 and counts["comparisons"] == 40
-        assert counts["labels"] == 40  # every pair ships labeled: a reward model trains and measures at once
-        # ...so its label queue starts empty: a newcomer relabels (Browse) or imports more pairs
-        assert project.next_unlabeled("newcomer") is None
+        assert counts["prompts"] == 40 and counts["comparisons"] == 80
+        # The first round ships labeled (a reward model trains and is measured at once); the
+        # second round (another seed, scripts/make_demo.py --round 2) is there for a newcomer to label.
+        assert counts["labels"] == 40
+        assert project.next_unlabeled("newcomer") is not None
     assert main(["demo"]) == 0
     assert capsys.readouterr().out.strip() == path
 

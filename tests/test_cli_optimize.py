@@ -152,6 +152,9 @@ def test_reward_given_as_a_reward_runs_id_is_its_model_folder(tmp_path):
     (["--reward", "policy_helpers:even_share", "--policy", "."], "is a directory but has no config.json"),
     (["--method", "dpo", "--reward", "3"], "--reward is for grpo and rloo"),
     (["--reward", "policy_helpers:even_share", "--max-steps", "0"], "max_steps must be at least 1"),
+    (["--reward", "live"], "reward 'live' fits an instant model on the project's labels: it has 4 labeled"),
+    (["--reward", "policy_helpers:even_share", "--check-reward", "auto", "--guard-every", "2"],
+     "check_reward 'auto': only 4 labeled pairs that the reward did not train on"),
 ])
 def test_bad_optimize_input_is_one_line(tmp_path, capsys, argv, message):
     project_path = synthetic_project(tmp_path, n=4)

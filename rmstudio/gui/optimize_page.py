@@ -8,9 +8,11 @@ store writer. Every default is the careful one and says why next to it.
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
     QLabel, QLineEdit, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
     QVBoxLayout, QWidget,
 )
@@ -19,32 +21,23 @@ from rmstudio.core.errors import RmstudioError
 from rmstudio.core.policy.config import PolicyConfig
 from rmstudio.core.policy.data import preview
 from rmstudio.core.policy.kind import POLICY
-from rmstudio.core.reward.catalog import reward_models
 from rmstudio.core.runs.store import list_runs
 from rmstudio.core.store.project import Project
 from rmstudio.gui.model_picker import ModelPicker
 from rmstudio.gui.optimize_results import OptimizeResults
+from rmstudio.gui.optimize_reward import LIVE_MODEL, RewardSettings, note as _note
 from rmstudio.gui.pages import heading, method_choice
 from rmstudio.gui.run_panel import RunPanel
 from rmstudio.gui.store_writer import StoreWriter
 from rmstudio.gui.theme import themed_style
 
 _DEFAULTS = PolicyConfig(method="dpo")  # the defaults; dpo needs no reward to be made
-FOLDER = "__folder__"
 METHODS = [
     ("grpo", "GRPO", "Samples a group of answers per prompt and moves towards the ones the reward model "
                      "scores above their group's mean."),
     ("rloo", "RLOO", "As GRPO, with each answer compared to the mean of the others (leave one out)."),
     ("dpo", "DPO", "Learns straight from your labeled pairs: no reward model and no sampling."),
 ]
-NOTE_STYLE = "color: palette(placeholder-text); font-size: 12px;"
-
-
-def _note(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(NOTE_STYLE)
-    return label
 
 
 class OptimizePage(QWidget):
@@ -114,35 +107,14 @@ class OptimizePage(QWidget):
         policy_layout.addWidget(self.policy_picker)
         layout.addWidget(policy_box)
 
-        self.reward_box = QGroupBox("Reward model")
-        reward_layout = QVBoxLayout(self.reward_box)
-        self.reward_choice = QComboBox()
-        self.reward_choice.setObjectName("reward_choice")
-        self.reward_choice.activated.connect(self._on_reward_chosen)
-        self.reward_folder = QLineEdit()
-        self.reward_folder.setPlaceholderText("a reward model folder, or package.module:function")
-        self.reward_folder.hide()
-        reward_layout.addWidget(self.reward_choice)
-        reward_layout.addWidget(self.reward_folder)
-        layout.addWidget(self.reward_box)
-
-        self.guard_box = QGroupBox("Over-optimisation guard")
-        guard = QFormLayout(self.guard_box)
-        self.check_choice = QComboBox()
-        self.check_choice.setObjectName("check_choice")
-        self.guard_every = QSpinBox()
-        self.guard_every.setRange(1, 10_000)
-        self.guard_every.setValue(10)
-        self.best_of_n = QCheckBox("Best-of-n from the start (n = 1…16) at the end")
-        self.best_of_n.setChecked(True)
-        guard.addRow("Check reward", self.check_choice)
-        guard.addRow("Every (steps)", self.guard_every)
-        guard.addRow(self.best_of_n)
-        guard.addRow(_note("A second reward model the policy never trains against scores held-out answers as "
-                           "it learns. When the optimised reward keeps rising while the check falls, the "
-                           "policy is exploiting the first model: the page says so, and export can take "
-                           "the step with the best check reward."))
-        layout.addWidget(self.guard_box)
+        self.rewards = RewardSettings()
+        self.rewards.sig_changed.connect(self._update)
+        # the names the page's callers and tests know
+        self.reward_box, self.guard_box = self.rewards.reward_box, self.rewards.guard_box
+        self.reward_choice, self.reward_folder = self.rewards.reward_choice, self.rewards.reward_folder
+        self.check_choice, self.guard_every = self.rewards.check_choice, self.rewards.guard_every
+        self.best_of_n = self.rewards.best_of_n
+        layout.addWidget(self.rewards)
 
         form = QFormLayout()
         self.lora = QCheckBox("LoRA adapter")
@@ -220,24 +192,21 @@ class OptimizePage(QWidget):
     def shutdown(self) -> None:
         self.panel.shutdown()
 
-    def _fill_rewards(self) -> None:
-        self.reward_choice.clear()
-        self.check_choice.clear()
-        self.check_choice.addItem("None (guard off)", "")
-        for entry in reward_models(self.project) if self.project is not None else []:
-            self.reward_choice.addItem(entry.title, entry.path)
-            self.check_choice.addItem(entry.title, entry.path)
-        self.reward_choice.addItem("A folder or function…", FOLDER)
-        self._on_reward_chosen(self.reward_choice.currentIndex(), ask=False)
+    def attach_live_model(self, controller) -> None:
+        """Offer the window's live instant model as a reward (see ``RewardSettings``)."""
+        self.rewards.attach_live_model(controller)
 
-    def _on_reward_chosen(self, _index: int, ask: bool = True) -> None:
-        """``ask``: the person picked "A folder…" (a file dialog opens), not a refill of the list."""
-        other = self.reward_choice.currentData() == FOLDER
-        self.reward_folder.setVisible(other)
-        if other and ask and not self.reward_folder.text():
-            path = QFileDialog.getExistingDirectory(self, "A reward model folder")
-            self.reward_folder.setText(path)
-        self._update()
+    def _find_live_model(self) -> None:
+        # The window does not attach its live model to this page yet (main_window.py is another
+        # change's); find it on the window, once, so the reward list can offer it.
+        if self.rewards.live is None:
+            live = getattr(self.window(), "live_model", None)
+            if live is not None and hasattr(live, "sig_fitted"):
+                self.attach_live_model(live)
+
+    def _fill_rewards(self) -> None:
+        self._find_live_model()
+        self.rewards.fill(self.project)
 
     # -- settings ------------------------------------------------------------------------
 
@@ -245,10 +214,7 @@ class OptimizePage(QWidget):
         return METHODS[self.method_group.checkedId()][0]
 
     def reward(self) -> str:
-        if self.method() == "dpo":
-            return ""
-        data = self.reward_choice.currentData()
-        return self.reward_folder.text().strip() if data == FOLDER else str(data or "")
+        return "" if self.method() == "dpo" else self.rewards.reward()
 
     def config(self, resume: bool = False) -> PolicyConfig:
         """The settings as a config; ValueError (one line, naming the setting) when they do not fit."""
@@ -260,7 +226,7 @@ class OptimizePage(QWidget):
             raise ValueError(f"learning rate must be a number, got {self.learning_rate.text()!r}") from None
         group = self.group.value()
         online = self.method() != "dpo"
-        check = str(self.check_choice.currentData() or "") if online else ""
+        check = self.rewards.check() if online else ""
         guard = dict(check_reward=check, guard_every=self.guard_every.value() if check else 0,
                      best_of_n=online and self.best_of_n.isChecked())
         return PolicyConfig(**guard, method=self.method(), policy=policy, reward=self.reward(), lora=self.lora.isChecked(),
@@ -315,6 +281,9 @@ class OptimizePage(QWidget):
             return
         try:
             config = self.config(resume=resume)
+            if config.reward == LIVE_MODEL:  # frozen now: the live model may refit during the run
+                snapshot = self.rewards.take_live_snapshot(self.project.path)
+                config = dataclasses.replace(config, reward=snapshot)
         except (ValueError, RmstudioError) as exc:
             self.panel.show_error("Cannot start", str(exc))
             return

@@ -110,6 +110,9 @@ class OptimizeResults(QWidget):
                  f"{self.result.get('steps', 0)} steps."]
         if "train/reward" in metrics:
             parts.append(f"Reward {metrics['train/reward']:+.3f}, KL {metrics.get('train/kl', float('nan')):.4f}.")
+        step = self._checkpoint_step()
+        if self.result.get("status") != "finished" and step is not None:
+            parts.append(f"Its last checkpoint is step {step}: compare and export use that one.")
         guard = self.result.get("guard") or {}
         if guard.get("best_step") is not None:
             parts.append(f"Best check reward {guard.get('best_check', float('nan')):+.3f} at step {guard['best_step']}.")
@@ -118,6 +121,14 @@ class OptimizeResults(QWidget):
         self.headline.setText(" ".join(parts))
         self._plot_kl(guard.get("history") or [], self.result.get("best_of_n") or [])
         self._update()
+
+    def _checkpoint_step(self) -> int | None:
+        from pathlib import Path
+
+        from rmstudio.core.policy.compare import policy_step
+
+        checkpoint = self.result.get("checkpoint")
+        return policy_step(Path(self.result.get("run_folder", "")), Path(checkpoint)) if checkpoint else None
 
     def _plot_kl(self, history: list[dict], best_of_n: list[dict]) -> None:
         item = self.kl_plot.getPlotItem()
@@ -155,7 +166,9 @@ class OptimizeResults(QWidget):
     def _compared(self, comparison) -> None:
         self._job = None
         self.comparison = comparison
-        lines = [f"Tuned beats start under the reward model: <b>{comparison.reward.describe()}</b>"]
+        lines = [f"Compared <i>{comparison.tuned_name}</i> with <i>{comparison.start_name}</i> on "
+                 f"{len(comparison.rows)} held-out prompts.",
+                 f"Tuned beats start under the reward model: <b>{comparison.reward.describe()}</b>"]
         if comparison.check is not None:
             lines.append(f"under the check model: <b>{comparison.check.describe()}</b>")
         self.verdict.setText("<br>".join(lines) + self._human_line())
@@ -239,7 +252,9 @@ class OptimizeResults(QWidget):
 
     def _update(self) -> None:
         done = bool(self.result.get("run_id")) and self._job is None
-        self.compare_button.setEnabled(done and self.result.get("status") == "finished")
+        # a cancelled run is compared at its last checkpoint (named by that checkpoint's step)
+        comparable = self.result.get("status") == "finished" or bool(self.result.get("checkpoint"))
+        self.compare_button.setEnabled(done and comparable)
         self.export_button.setEnabled(done)
         self.send_button.setEnabled(self.comparison is not None and self._job is None)
         has_best = (self.result.get("guard") or {}).get("best_step") is not None

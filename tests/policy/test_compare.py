@@ -82,12 +82,13 @@ def test_the_same_seed_gives_the_same_responses_and_a_check_scores_too(tuned_run
         return [float(len(c)) for c in completions]
 
     folder = Path(comparison.run_folder)  # the run named by its folder this time
-    again = compare_policies(project_path, folder, n_prompts=2, device="cpu", check=length,
+    # the same prompts and seed (prompts are sampled in batches, so the same batches too)
+    again = compare_policies(project_path, folder, device="cpu", check=length,
                              sampling=GenerationConfig(max_new_tokens=12, temperature=1.0, seed=3))
     assert again.run_id == run_id and again.tuned_name == comparison.tuned_name
-    assert [(r.start, r.tuned) for r in again.rows] == [(r.start, r.tuned) for r in comparison.rows[:2]]
+    assert [(r.start, r.tuned) for r in again.rows] == [(r.start, r.tuned) for r in comparison.rows]
     assert [r.check_tuned for r in again.rows] == [float(len(r.tuned)) for r in again.rows]
-    assert again.check is not None and again.check.n == 2 and again.check_spec == "length"
+    assert again.check is not None and again.check.n == len(comparison.rows) and again.check_spec == "length"
 
 
 def test_sent_pairs_carry_the_model_names_and_human_labels_count(tuned_run):
@@ -165,3 +166,28 @@ def test_a_full_fine_tune_is_compared_against_its_base(tmp_path, policy_model):
                                   sampling=GenerationConfig(max_new_tokens=8, temperature=1.0))
     assert len(comparison.rows) == 2 and comparison.tuned_name == f"policy run {record['id']} step 2"
     assert any(r.start != r.tuned for r in comparison.rows)
+
+
+def test_a_cancelled_run_is_named_by_the_step_of_its_checkpoint(tmp_path):
+    """Cancelled at step 7 with its last checkpoint at step 5: the weights compared are step 5's,
+    and so is the name the pairs get in the label queue."""
+    from rmstudio.core.policy.compare import policy_step, tuned_name
+    from rmstudio.core.policy.export import _source
+
+    folder = tmp_path / "run-4"
+    for step in (3, 5):
+        checkpoint = folder / "checkpoints" / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text("{}")
+    (folder / "result.json").write_text(json.dumps({"status": "cancelled", "steps": 7}))
+    source = _source(folder)
+    assert source.name == "checkpoint-5"
+    assert policy_step(folder, source) == 5
+    assert tuned_name(4, policy_step(folder, source)) == "policy run 4 step 5"
+    # a finished run's model/ is its final step; the guard's best is its own step
+    (folder / "model").mkdir()
+    (folder / "model" / "adapter_config.json").write_text("{}")
+    assert policy_step(folder, _source(folder)) == 7
+    (folder / "guard_best").mkdir()
+    (folder / "guard_best" / "guard_best.json").write_text(json.dumps({"step": 2}))
+    assert policy_step(folder, _source(folder, "best")) == 2

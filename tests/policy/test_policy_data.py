@@ -13,7 +13,7 @@ from rmstudio.core.reward.data import split_by_prompt
 from rmstudio.core.store.inserts import ProjectWriter
 
 
-def test_prompts_split_by_seeded_hash_as_reward_training_splits(project):
+def test_prompts_split_by_seeded_hash(project):
     add_pairs(project, 50)
     prompts = data.read_prompts(project)
     assert [p.prompt.text for p in prompts] == [f"prompt {i}" for i in range(50)]
@@ -23,9 +23,30 @@ def test_prompts_split_by_seeded_hash_as_reward_training_splits(project):
     # a prompt's side depends on its text, not on the order
     assert data.split_prompts(prompts[::-1], 0.2, seed=3)[1] == held[::-1]
     assert data.split_prompts(prompts, 0.2, seed=4)[1] != held
-    # the same prompts a reward model of the same seed validated on
-    assert [p.prompt_id for p in held] == [p.prompt_id for p in split_by_prompt(prompts, 0.2, 3)[1]]
+    assert [p.prompt_id for p in held] == [
+        p.prompt_id for p in split_by_prompt(prompts, 0.2, data.held_out_seed(3))[1]]
     assert data.split_prompts(prompts, 0.0, seed=3) == (prompts, [])
+
+
+def test_held_out_prompts_are_independent_of_reward_validation_prompts(project):
+    """A reward model trained with the same seed validates on prompts the policy also trains on:
+    before the salt its validation prompts were all inside the policy's held-out ones, so a
+    project labeled on the policy's training prompts gave it no validation pairs."""
+    add_pairs(project, 200)
+    prompts = data.read_prompts(project)
+    policy_train, _ = data.split_prompts(prompts, 1 / 3, seed=0)
+    reward_train, reward_val = split_by_prompt(prompts, 0.1, 0)
+    assert reward_val and reward_train
+    # the reward model's validation prompts fall on both sides of the policy's split
+    trained = {p.prompt_id for p in policy_train}
+    assert any(p.prompt_id in trained for p in reward_val)
+    assert not all(p.prompt_id in trained for p in reward_val)
+    # a reward model trained on the policy's training prompts only still validates on some
+    labeled = [p for p in prompts if p.prompt_id in trained]
+    assert split_by_prompt(labeled, 0.1, 0)[1]
+    # DPO holds out the same prompts as GRPO
+    _, held = data.split_prompts(prompts, 0.25, seed=5)
+    assert data.split_pairs(prompts, 0.25, seed=5)[1] == held
 
 
 def test_dpo_pairs_are_preferences_only(project):

@@ -117,7 +117,7 @@ GOOD = dict(method="grpo", reward="some.module:reward")
     ({"guard_every": -1}, "guard_every"),
     ({"guard_patience": 0}, "guard_patience"),
     ({"guard_every": 5}, "check_reward"),
-    ({"check_reward": "auto", "guard_every": 5}, "check_reward"),
+    ({"check_reward": "auto", "guard_every": 5, "reward": "auto"}, "check_reward"),
     ({"check_reward": "some.module:reward"}, "check_reward"),
     ({"check_reward": "x:y", "guard_every": 5, "held_out_fraction": 0.0}, "held_out_fraction"),
     ({"method": "dpo", "reward": "", "guard_every": 5}, "guard_every"),
@@ -128,6 +128,11 @@ def test_bad_guard_settings_are_one_line_naming_the_field(change, field):
     with pytest.raises(ValueError) as err:
         PolicyConfig(**{**GOOD, **change})
     assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+def test_auto_is_a_check_reward():
+    config = PolicyConfig(**GOOD, check_reward="auto", guard_every=5)
+    assert config.check_reward == "auto"
 
 
 def test_the_guard_plots_show_only_with_the_guard_on():

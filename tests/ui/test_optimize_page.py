@@ -13,6 +13,8 @@ sys.path.insert(0, str(TESTS / "policy"))
 from policy_helpers import save_policy_model  # noqa: E402
 from builders import synthetic_project  # noqa: E402
 
+from PySide6.QtWidgets import QLabel  # noqa: E402
+
 from rmstudio.core.runs.store import list_runs, run_metrics  # noqa: E402
 from rmstudio.core.store.project import Project  # noqa: E402
 
@@ -121,3 +123,61 @@ def test_dpo_needs_no_reward_model_and_counts_labeled_pairs(page):
     page.learning_rate.setText("fast")
     with pytest.raises(ValueError, match="learning rate must be a number"):
         page.config()
+
+
+def test_a_cancelled_run_is_offered_for_comparison_at_its_checkpoint_step(qtbot, tmp_path):
+    from rmstudio.gui.optimize_results import OptimizeResults
+
+    results = OptimizeResults()
+    qtbot.addWidget(results)
+    results.show_result({"run_id": 4, "status": "cancelled", "steps": 7, "run_folder": str(tmp_path),
+                         "checkpoint": str(tmp_path / "checkpoints" / "checkpoint-5")})
+    assert "cancelled after 7 steps" in results.headline.text()
+    assert "last checkpoint is step 5" in results.headline.text()
+    assert results.compare_button.isEnabled()
+    results.show_result({"run_id": 5, "status": "cancelled", "steps": 1, "checkpoint": None})
+    assert not results.compare_button.isEnabled() and "checkpoint" not in results.headline.text()
+
+
+def test_the_live_model_is_a_reward_choice_snapshotted_at_start_and_auto_check_is_the_default(page, tmp_path):
+    from rmstudio.core.policy.auto_check import AUTO, TRAINED_ON_FILE
+    from rmstudio.core.policy.live_reward import SNAPSHOTS
+    from rmstudio.core.reward.live import LiveInstantModel
+    from rmstudio.gui.live_model import LiveModelController
+    from rmstudio.gui.optimize_reward import AUTO_NOTE, LIVE_MODEL
+
+    # 40 labels: enough to spare some for a check, so "auto" is the default, explained in the box
+    assert page.check_choice.currentData() == AUTO and page.rewards.check() == AUTO
+    assert any(AUTO_NOTE == label.text() for label in page.guard_box.findChildren(QLabel))
+    assert page.reward_choice.findData(LIVE_MODEL) < 0  # no live model yet
+    controller = LiveModelController(page)
+    controller.model = LiveInstantModel(base=str(save_policy_model(tmp_path / "base")), device="cpu")
+    status = controller.model.refresh(str(page.project.path))
+    page.attach_live_model(controller)
+    controller.sig_fitted.emit(True)
+    index = page.reward_choice.findData(LIVE_MODEL)
+    assert index == 0
+    items = page.reward_choice.count()
+    controller.sig_fitted.emit(True)  # a refit renames the entry in place
+    assert page.reward_choice.count() == items and page.reward_choice.findData(LIVE_MODEL) == 0
+    assert page.reward_choice.itemText(0).startswith(f"Live instant model ({status.pairs} labels, fitted ")
+    page.reward_choice.setCurrentIndex(index)
+    page._update()
+    started = []
+    page.panel.run = lambda kind, path, config, status="": started.append(config)
+    page.start()
+    [config] = started
+    snapshot = Path(config.reward)
+    assert snapshot.parent.name == SNAPSHOTS and (snapshot / TRAINED_ON_FILE).is_file()
+    assert config.check_reward == AUTO
+    page.grab().save(str(tmp_path / "optimize_live.png"))
+    # a small project: too few labels to spare, the guard stays off by default
+    small = Project.open(synthetic_project(tmp_path, n=10, name="small"))
+    try:
+        page.check_choice.setCurrentIndex(0)
+        page.check_choice.clear()
+        page.set_project(small)
+        assert page.check_choice.currentData() == ""
+    finally:
+        page.set_project(None)
+        small.close()

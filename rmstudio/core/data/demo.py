@@ -21,8 +21,10 @@ DEMOS = {
     # (scripts/make_demo.py), all 40 labeled by reading them (helpful, correct, concise; the
     # first 20 by a person, the last 20 by the engineer who added cross-validation, by the same
     # standard; a note says why where it is not obvious): 27 train (a, b or tie), 13 are both-bad.
+    # A second round of 40 pairs (another seed, scripts/make_demo.py --round 2) ships unlabeled,
+    # so the label queue has work for a newcomer.
     "everyday": ("demo-everyday.rmstudio", ["demo/everyday.jsonl", "demo/everyday-pairs.jsonl",
-                                            "demo/everyday-labels.jsonl"]),
+                                            "demo/everyday-labels.jsonl", "demo/everyday-pairs-2.jsonl"]),
     "hh-harmless": ("demo-hh-harmless.rmstudio", ["examples/hh-rlhf-harmless-base-test.jsonl.gz"]),
 }
 

@@ -5,12 +5,12 @@
     send_comparisons_to_labeling(project, comparison)        # humans judge the same pairs
     human_win_rate(project, 7)                               # ... and this reads their verdict
 
-Each held-out prompt (never trained on) gets one response from each policy, sampled with the
-same seed (derived from the seed and the prompt's text), so the two differ by the tuning and not
-by the luck of the draw. Both are scored by the reward model the run optimised (or another one)
-and, when given, by a check model the run never saw: a reward model's own verdict on a policy
-tuned against it is biased (the policy found what it overrates), an independent check and the
-humans are not.
+Each held-out prompt (never trained on) gets one response from each policy, sampled in batches
+with the same seed (derived from the seed and the texts of the prompts sampled together), so
+the two differ by the tuning and not by the luck of the draw (``compare_sampling``). Both are
+scored by the reward model the run optimised (or another one) and, when given, by a check model
+the run never saw: a reward model's own verdict on a policy tuned against it is biased (the
+policy found what it overrates), an independent check and the humans are not.
 
 What was sent to labeling is found again by the responses' model names ("policy start" and
 "policy run 7 step 40"), not by stored ids: the names live in the project itself, so the count
@@ -162,12 +162,21 @@ def _run_config(project_path, run_id: int | None) -> dict:
     return json.loads(row[0]) if row else {}
 
 
-def _step(folder: Path, source: Path) -> int | None:
+def policy_step(folder: Path, source: Path) -> int | None:
+    """The training step of the weights in ``source`` (what the policy is named by): a
+    checkpoint's own step (a cancelled run is compared at its last checkpoint, not at the step
+    it was cancelled at), the guard's best step, or the run's final step for ``model/``."""
+    from rmstudio.core.policy.guard import BEST_FILE
+
+    name, _, tail = source.name.rpartition("-")
+    if name == "checkpoint" and tail.isdigit():
+        return int(tail)
+    if (source / BEST_FILE).is_file():
+        return json.loads((source / BEST_FILE).read_text()).get("step")
     result = folder / "result.json"
     if result.is_file():
         return json.loads(result.read_text()).get("steps")
-    tail = source.name.rpartition("-")[2]
-    return int(tail) if tail.isdigit() else None
+    return None
 
 
 def held_out_prompts(project_path, folder: Path) -> list[tuple[int | None, Text]]:
@@ -209,55 +218,6 @@ def resolve_reward(project_path, spec, run_config: dict, device: str) -> tuple[R
     return reward_function(str(spec), device), str(spec)
 
 
-def _load_policies(folder: Path, device: str):
-    """(start model, tuned model, tokenizer, the folder the tuned policy came from). A LoRA run
-    loads the base once and returns it twice: the start is the same model with its adapter
-    switched off (``disable_adapter``), half the memory of two copies. Both policies share the
-    base's tokenizer, so a prompt is the same token ids for both."""
-    import torch
-
-    from rmstudio.core.models.loading import load_causal_lm
-    from rmstudio.core.policy.export import _base_of, _source  # the export's idea of "the run's policy"
-
-    source = _source(folder)
-    base = _base_of(folder, source)
-    start, tokenizer = load_causal_lm(base, device=device, dtype=torch.float32)
-    start.eval()
-    if (source / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        tuned = PeftModel.from_pretrained(start, str(source)).eval()
-        return tuned, tuned, tokenizer, source
-    tuned, _ = load_causal_lm(str(source), device=device, dtype=torch.float32)
-    return start, tuned.eval(), tokenizer, source
-
-
-def _sample(model, tokenizer, prompts, sampling: GenerationConfig, adapter_off: bool,
-            sink: ProgressSink, done: int, total: int) -> list[str]:
-    """One response per prompt, seeded by the prompt's text: the same seed for both policies."""
-    import contextlib
-
-    from rmstudio.core.models.generation import _derive_seed, _Sampler  # one sampler for the app
-
-    sampler = _Sampler(model, tokenizer, sampling)
-    off = model.disable_adapter() if adapter_off else contextlib.nullcontext()
-    texts = []
-    with off:
-        for i, (_, prompt) in enumerate(prompts):
-            if sink.should_stop():
-                raise InterruptedError("the comparison was cancelled")
-            [[text]], _ = sampler.sample([(i, prompt)], 1, _derive_seed(sampling.seed, prompt.text))
-            texts.append(text)
-            sink.log(done + i + 1, {"stage": "generate", "done": done + i + 1, "total": total})
-    return texts
-
-
-def _score(reward: Reward, tokenizer, prompts: list[str], completions: list[str]) -> list[float]:
-    # completion_ids too: TRL passes them, and rule rewards (a test's synthetic one) read them
-    ids = tokenizer(completions, add_special_tokens=False)["input_ids"] if completions else []
-    return [float(r) for r in reward(prompts=prompts, completions=completions, completion_ids=ids)]
-
-
 def compare_policies(project_path: str | Path, run: int | str | Path,
                      prompts: Sequence[str | Text] | None = None, n_prompts: int | None = DEFAULT_PROMPTS,
                      sampling: GenerationConfig | None = None, reward=None, check=None,
@@ -268,6 +228,8 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
     top_p, max_new_tokens and seed are used (one response per prompt per policy). The result is
     also written to the run folder as comparison.json."""
     from rmstudio.core.models.loading import pick_device
+    from rmstudio.core.policy.compare_sampling import load_policies, sample_responses, score as score_texts
+    from rmstudio.core.policy.live_reward import REWARD_DIR
 
     sink = sink or NullSink()
     sampling = sampling or GenerationConfig(max_new_tokens=128, temperature=0.7)
@@ -280,23 +242,26 @@ def compare_policies(project_path: str | Path, run: int | str | Path,
                            "give the prompts to compare on")
     device = pick_device(device)
     config = _run_config(project_path, run_id)
+    if (folder / REWARD_DIR).is_dir():  # the live model's snapshot the run took and optimised
+        config = {**config, "reward": str(folder / REWARD_DIR)}
     score, reward_spec = resolve_reward(project_path, reward, config, device)
     check_score, check_spec = resolve_reward(project_path, check, {}, device) if check else (None, None)
 
-    start, tuned, tokenizer, source = _load_policies(folder, device)
+    start, tuned, tokenizer, source = load_policies(folder, device)
     lora = start is tuned
     total = 2 * len(items)
-    before = _sample(start, tokenizer, items, sampling, lora, sink, 0, total)
-    after = _sample(tuned, tokenizer, items, sampling, False, sink, len(items), total)
+    before = sample_responses(start, tokenizer, items, sampling, lora, sink, 0, total)
+    after = sample_responses(tuned, tokenizer, items, sampling, False, sink, len(items), total)
 
     texts = [p.text for _, p in items]
     sink.log(total, {"stage": "score", "done": total, "total": total})
-    r_before, r_after = _score(score, tokenizer, texts, before), _score(score, tokenizer, texts, after)
+    r_before = score_texts(score, tokenizer, texts, before)
+    r_after = score_texts(score, tokenizer, texts, after)
     c_before = c_after = [None] * len(items)
     if check_score is not None:
-        c_before = _score(check_score, tokenizer, texts, before)
-        c_after = _score(check_score, tokenizer, texts, after)
-    step = _step(folder, source)
+        c_before = score_texts(check_score, tokenizer, texts, before)
+        c_after = score_texts(check_score, tokenizer, texts, after)
+    step = policy_step(folder, source)
     name = tuned_name(run_id if run_id is not None else folder.name, step)
     result = PolicyComparison(
         run_id, str(folder), step, START_NAME, name, reward_spec, check_spec,

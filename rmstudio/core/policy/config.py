@@ -76,7 +76,8 @@ class PolicyConfig:
     """Write a checkpoint every this many steps (a cancelled run resumes from the last one)."""
 
     held_out_fraction: float = 0.1
-    """Share of prompts never trained on (chosen by a seeded hash of the prompt text), kept to
+    """Share of prompts never trained on (chosen by a seeded hash of the prompt text, the seed
+    salted so they are not a reward model's validation prompts: ``data.held_out_seed``), kept to
     compare the policy before and after; DPO evaluates on their labeled pairs at the end."""
 
     seed: int = 0
@@ -90,8 +91,11 @@ class PolicyConfig:
     """GRPO/RLOO: a second reward the policy never trains against (a reward model folder or
     ``module:function``, as ``reward``), scored by the over-optimisation guard and best-of-n.
     Best a model trained on other labels or another fold than ``reward``: where the two
-    disagree, the policy is exploiting one of them. Empty: no check. ('auto', a check fitted
-    for you, is not offered yet: see ``guard``.)"""
+    disagree, the policy is exploiting one of them. Empty: no check. 'auto': an instant model
+    fitted at the start on the labels ``reward`` did not train on (its validation prompts' pairs;
+    every label for a function reward), saved in the run folder with the list of labels it used
+    (``auto_check``). A reward trained on every label is refused for 'auto': a head fitted on
+    the same labels (another fold or an ensemble of them) would share its blind spots."""
 
     guard_every: int = 0
     """GRPO/RLOO: every this many steps (and once before the first), sample one completion per
@@ -160,9 +164,6 @@ class PolicyConfig:
                 if not off:
                     raise ValueError(f"{name} is for grpo and rloo: {self.method} samples nothing to check")
             return
-        if check == "auto":
-            raise ValueError("check_reward 'auto' is not offered yet: name a reward model folder "
-                             "or module:function trained apart from reward")
         if check and check == self.reward.strip():
             raise ValueError("check_reward must differ from reward: "
                              "a check the policy trains on catches nothing")

@@ -1,11 +1,13 @@
 """What a policy run trains on: the project's prompts (GRPO/RLOO) or labeled pairs (DPO), in the
 row format TRL's trainers read.
 
-The held-out prompts are chosen exactly as reward training chooses its validation prompts
-(``reward.data.split_by_prompt``: the prompts in a seeded hash order, the first round(share x
-prompts) held out). On the same prompts with the same seed, a larger share holds out a superset of
-a smaller one; a reward model trained on the labeled prompts only ranks them the same way, so its
-validation prompts are mostly, not always, among a policy run's held-out prompts.
+The held-out prompts are chosen by ``reward.data.split_by_prompt`` (the prompts in a seeded
+order, the first round(share x prompts) held out) under a seed derived from the run's (``held_out_seed``), so they are independent of the
+validation prompts of a reward model trained with the same seed. They used to be the same hash:
+then a reward model's validation prompts were a subset of the policy's held-out prompts, and a
+project that labeled only the policy's training prompts (benchmarks/policy.py) gave its reward
+model no validation pairs at all. The cost: a policy's held-out prompt may have trained the
+reward model (its labels), never the policy, and the policy is compared on prompts it never saw.
 
 Rows are conversational (``[{"role": ..., "content": ...}]``) when the tokenizer has a chat
 template, so an instruct model sees its own format; plain strings otherwise.
@@ -13,6 +15,7 @@ template, so an instruct model sees its own format; plain strings otherwise.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from rmstudio.core.data.formats.parse import hh_to_messages
@@ -33,10 +36,17 @@ def read_prompts(project: Project) -> list[PolicyPrompt]:
     return [PolicyPrompt(r["id"], row_to_text(r["text"], r["messages"])) for r in rows]
 
 
+def held_out_seed(seed: int) -> int:
+    """The seed of the policy's held-out split: ``seed`` salted, so the split is not reward
+    training's validation split of the same seed (see the module docstring)."""
+    digest = hashlib.blake2b(f"policy held-out|{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def split_prompts(prompts: list[PolicyPrompt], held_out_fraction: float,
                   seed: int) -> tuple[list[PolicyPrompt], list[PolicyPrompt]]:
     """(train, held_out): a prompt's side depends only on its text and the seed."""
-    return split_by_prompt(prompts, held_out_fraction, seed)
+    return split_by_prompt(prompts, held_out_fraction, held_out_seed(seed))
 
 
 def preference_pairs(project: Project) -> list[TrainingPair]:
@@ -48,7 +58,7 @@ def preference_pairs(project: Project) -> list[TrainingPair]:
 def split_pairs(pairs: list[TrainingPair], held_out_fraction: float,
                 seed: int) -> tuple[list[TrainingPair], list[TrainingPair]]:
     """(train, held_out) by prompt, the same prompts as ``split_prompts`` holds out."""
-    return split_by_prompt(pairs, held_out_fraction, seed)
+    return split_by_prompt(pairs, held_out_fraction, held_out_seed(seed))
 
 
 # -- TRL rows ------------------------------------------------------------------------------

@@ -20,9 +20,8 @@ adapter under LoRA, a few MB; the whole model for a full fine-tune), so
 ``export_policy(run, out, step="best")`` can take it instead of the last one. The evaluations
 are written to ``guard.json`` after each one, so a resumed run continues the history.
 
-The check reward is a folder or ``module:function`` as ``reward`` is. An automatic one ("auto":
-an instant model fitted on labels of a different fold than the proxy's) is a follow-up: it
-needs reward training to fit on the validation share only, which it does not offer yet.
+The check reward is a folder or ``module:function`` as ``reward`` is, or "auto": an instant
+model fitted at the start on the labels the proxy did not train on (``auto_check``).
 """
 
 from __future__ import annotations

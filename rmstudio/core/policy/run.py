@@ -18,6 +18,7 @@ adapter switched off (TRL does this itself), so no second model is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,7 +27,9 @@ from transformers import TrainerCallback
 
 from rmstudio.core.errors import RmstudioError
 from rmstudio.core.policy import data
+from rmstudio.core.policy.auto_check import AUTO, fit_auto_check, unseen_pairs
 from rmstudio.core.policy.config import ONLINE, PolicyConfig
+from rmstudio.core.policy.live_reward import check_live_reward, reward_for_run
 from rmstudio.core.runs.hf_callback import RecorderCallback, recorded_logs
 from rmstudio.core.runs.recorder import RunRecorder
 from rmstudio.core.store.project import Project
@@ -64,12 +67,15 @@ def check_can_run(project_path: str | Path, config: PolicyConfig) -> None:
         # file is not; with LoRA the reference is the base with the adapter off.
         raise RmstudioError("full fine-tuning of a .gguf policy cannot keep a reference model: "
                             "use lora, beta 0, or a model folder")
-    if config.method in ONLINE:
+    live = config.method in ONLINE and check_live_reward(project_path, config.reward)
+    if config.method in ONLINE and not live:
         check_reward(config.reward)
-        if config.check_reward.strip():
-            check_reward(config.check_reward)
+    if config.method in ONLINE and config.check_reward.strip() not in ("", AUTO):
+        check_reward(config.check_reward)
     with Project.open(project_path) as project:
         _, held = _training_items(project, config)
+        if config.method in ONLINE and config.check_reward.strip() == AUTO and not live:
+            unseen_pairs(project, config.reward)  # enough labels the reward never saw, or say so now
     if (config.guard_every or config.best_of_n) and not held:
         raise NothingToTrainOn("the guard and best-of-n sample held-out prompts, and none is held out: "
                                "raise held_out_fraction or add prompts")
@@ -305,6 +311,15 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
     recorder.log(0, {"stage": "load", "train_items": len(train), "held_out_items": len(held)})
 
     device, dtype, bf16 = _precision(config)
+    auto_check = None
+    snapshot = reward_for_run(project_path, config.reward, config.policy, out_dir, device)
+    if config.method in ONLINE and snapshot:  # the live model, frozen into the run folder
+        config = dataclasses.replace(config, reward=snapshot)
+    if config.method in ONLINE and config.check_reward.strip() == AUTO:
+        message = "Fitting a check reward on labels the reward did not see…"
+        recorder.log(0, {"stage": "check", "message": message})
+        folder, auto_check = fit_auto_check(project_path, config.reward, config.policy, out_dir, device)
+        config = dataclasses.replace(config, check_reward=folder)
     model, tokenizer = load_causal_lm(config.policy, device=device, dtype=dtype)
     callback, watch = RecorderCallback(recorder), LengthWatch(recorder)
     checks = _Checks(config, held, tokenizer, out_dir, recorder, device, dtype)
@@ -346,6 +361,7 @@ def run_policy(project_path: str | Path, config: PolicyConfig, recorder: RunReco
               "resumed_from": resume_from, "checkpoint": last, "model_dir": model_dir,
               "train_items": len(train), "held_out_items": len(held), "too_long": too_long,
               "warning": "; ".join(warnings), "metrics": metrics, **extra,
+              "reward": config.reward, **({"auto_check": auto_check} if auto_check else {}),
               "seconds": time.perf_counter() - started}
     (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
     recorder.artifact("evaluation", out_dir / "result.json")
