@@ -75,7 +75,9 @@ def test_the_guard_logs_its_curves_and_fires_on_a_mirrored_check(guarded_run):
     proxy = [v for _, v in metrics["guard/proxy"]]
     check = [v for _, v in metrics["guard/check"]]
     assert [p + c for p, c in zip(proxy, check)] == pytest.approx([1.0] * 5)  # the mirror
-    assert proxy[-1] > proxy[0] + 0.05, proxy  # the policy learned the proxy...
+    # the policy learned the proxy (on the 12 held-out prompts of the count-based, salted split the
+    # rise is smaller than on the old hash split's prompts: 0.44 -> 0.48)...
+    assert proxy[-1] > proxy[0] + 0.03, proxy
     kl = [v for _, v in metrics["guard/kl"]]
     assert kl[0] == pytest.approx(0, abs=1e-5) and kl[-1] > 0.01, kl  # ...and moved away from its start
     assert [v for _, v in metrics["guard/sqrt_kl"]] == pytest.approx([math.sqrt(max(k, 0)) for k in kl])
@@ -183,7 +185,8 @@ def test_the_guard_without_held_out_prompts_is_refused_before_a_run(tmp_path, po
     from rmstudio.core.runs.launch import start
     from rmstudio.core.runs.store import list_runs
 
-    project_path = synthetic_project(tmp_path, n=3)
+    # One prompt: a share holds out at least one prompt but never all of them, so none here.
+    project_path = synthetic_project(tmp_path, n=1)
     config = PolicyConfig(policy=str(policy_model), held_out_fraction=0.001, best_of_n=True, **GRPO)
     recorder = ProjectRecorder(project_path)
     try:

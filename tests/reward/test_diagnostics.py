@@ -149,7 +149,7 @@ def test_a_runs_validation_split_and_a_file_with_a_real_model(tmp_path):
     base = save_tiny_model(tmp_path / "tiny")
     path = synthetic_project(tmp_path, n=40)
     result = train_reward_model(path, RewardTrainConfig(method="instant", base=str(base), val_fraction=0.3,
-                                                        seed=5))
+                                                        seed=5, cross_validation="off"))
     scorer = load_reward_model(result["model_dir"], device="cpu")
     with Project.open(path) as project:
         every = project_pairs(project)
